@@ -1,0 +1,1 @@
+"""The node daemon: members, group centers, the cloud, offload queries, the re-offload trigger."""

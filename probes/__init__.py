@@ -1,0 +1,1 @@
+"""eBPF collectors (bcc) and the procfs fallback that measure a node."""

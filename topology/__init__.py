@@ -1,0 +1,1 @@
+"""The computing-resource topology graph (CR-map) and the offload target selection."""
