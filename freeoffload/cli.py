@@ -19,7 +19,15 @@ from .errors import ConfigError, FreeOffloadError
 __all__ = ["build_parser", "main"]
 
 # The parts that add subcommands, in the order --help lists them.
-_PARTS = ("topology", "offload_vm", "offload_vm.policy", "firmware_hooks", "probes", "agent")
+_PARTS = (
+    "topology",
+    "offload_vm",
+    "offload_vm.policy",
+    "firmware_hooks",
+    "firmware_hooks.device",
+    "probes",
+    "agent",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
