@@ -27,6 +27,7 @@ _PARTS = (
     "firmware_hooks.device",
     "probes",
     "agent",
+    "agent.testbed",
 )
 
 
