@@ -9,8 +9,10 @@ A :class:`CRMap` caches its routing graph and selection indexes per version: cha
 its methods (``put_node``, ``put_edge``, ``remove_node``) or call ``invalidate()``.
 """
 
+from .dump import dump_task, dump_topology, dump_topology_json, task_to_dict, topology_to_dict
 from .graph import distances_from, path_latency, shortest_path
 from .loader import load_task, load_task_text, load_topology, load_topology_text
+from .merge import NodeReport, expire, merge_map, merge_report
 from .model import (
     CPU,
     LEVELS,
@@ -41,6 +43,7 @@ __all__ = [
     "Demand",
     "Edge",
     "Node",
+    "NodeReport",
     "Rejection",
     "Resource",
     "Selection",
@@ -48,13 +51,21 @@ __all__ = [
     "Task",
     "check_task",
     "distances_from",
+    "dump_task",
+    "dump_topology",
+    "dump_topology_json",
+    "expire",
     "load_task",
     "load_task_text",
     "load_topology",
     "load_topology_text",
+    "merge_map",
+    "merge_report",
     "path_latency",
     "rule_for",
     "select_target",
     "shortest_path",
+    "task_to_dict",
+    "topology_to_dict",
     "why_not",
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from freeoffload.errors import ConfigError, Location, TaskError, TopologyError
-from freeoffload.yamlfile import LocMap, load_yaml, load_yaml_text
+from freeoffload.yamlfile import LocMap, load_yaml, load_yaml_text, location_of
 
 from ._check import Checker, describe
 from .model import (
@@ -108,7 +108,7 @@ def _node(check: Checker, data: LocMap, index: int) -> Node | None:
     for key in (("ComputingPower", "Address") if served else ()) + \
             (("Group",) if role in ("edge", "device") else ()):
         if key not in data:
-            check.add(data.loc, f"{path}.{key}", f"missing required field for a {role}",
+            check.add(data.loc, f"{path}.{key}", f"missing required field for {'an' if role == 'edge' else 'a'} {role}",
                       f"add '{key}:' to this node")
     power_data = _sub(check, data, "ComputingPower", path)
     power = _computing_power(check, power_data, f"{path}.ComputingPower") \
@@ -203,7 +203,7 @@ def _edges(check: Checker, items: Any, loc: Location, names: dict[str, Location]
 def parse_topology(data: Any, source: str) -> CRMap:
     """Validate parsed YAML (from ``load_yaml``) as a CR-map; raise TopologyError with all."""
     check = Checker(source)
-    top = check.mapping(data, Location(source, 1, 1), "(file)")
+    top = check.mapping(data, location_of(data, Location(source, 1, 1)), "(file)")
     if top is None:
         raise TopologyError(check.problems)
     check.keys(top, "", ("nodes",), ("edges",))
@@ -246,7 +246,7 @@ def _service(check: Checker, data: LocMap) -> Service | None:
 def parse_task(data: Any, source: str) -> Task:
     """Validate parsed YAML as a task; raise TaskError with every problem."""
     check = Checker(source)
-    top = check.mapping(data, Location(source, 1, 1), "(file)")
+    top = check.mapping(data, location_of(data, Location(source, 1, 1)), "(file)")
     if top is None:
         raise TaskError(check.problems)
     check.keys(top, "", ("Name", "Type", "Demand"), ("Sensitive", "Urgent", "Service"))
