@@ -108,7 +108,8 @@ def _node(check: Checker, data: LocMap, index: int) -> Node | None:
     for key in (("ComputingPower", "Address") if served else ()) + \
             (("Group",) if role in ("edge", "device") else ()):
         if key not in data:
-            check.add(data.loc, f"{path}.{key}", f"missing required field for {'an' if role == 'edge' else 'a'} {role}",
+            article = "an" if role == "edge" else "a"
+            check.add(data.loc, f"{path}.{key}", f"missing required field for {article} {role}",
                       f"add '{key}:' to this node")
     power_data = _sub(check, data, "ComputingPower", path)
     power = _computing_power(check, power_data, f"{path}.ComputingPower") \

@@ -6,8 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-from freeoffload.errors import ConfigError, TaskError, TopologyError
 from freeoffload.topology import (
     check_task,
     dump_topology,
@@ -16,6 +14,8 @@ from freeoffload.topology import (
     load_topology,
     load_topology_text,
 )
+
+from freeoffload.errors import ConfigError, TaskError, TopologyError
 
 DATA = Path(__file__).parent / "data"
 BAD = sorted((DATA / "bad").glob("*.yaml"))
