@@ -1,0 +1,250 @@
+"""The one module that talks to bcc: compile a probe, check its maps against its YAML, attach
+it, and read each metric map with one batch lookup per interval.
+
+bcc's own exceptions (plain ``Exception`` with text) are translated here, and only here, into
+:class:`~freeoffload.errors.ProbeError` (the program could not be compiled, loaded or read) or
+:class:`~freeoffload.errors.ProbeSpecError` (the YAML does not describe the program's maps).
+"""
+
+from __future__ import annotations
+
+import ctypes as ct
+import errno
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from freeoffload.errors import ProbeError, ProbeSpecError, Problem
+
+from ._features import missing_tracepoints, possible_cpus, tracefs
+from .spec import MetricSpec, ProbeSpec
+
+__all__ = ["LoadedProbe", "MapReader", "Scope", "load"]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The cgroup v2 the collectors are limited to: its id (inode) and depth below the root."""
+
+    path: Path
+    cgroup_id: int
+    level: int
+
+
+class MapReader:
+    """Reads a whole map with BPF_MAP_LOOKUP_BATCH into buffers allocated once.
+
+    Kernels without batch lookups for the map's type fall back to walking the keys (one
+    syscall per key); ``batched`` then turns False and ``probes check`` says so.
+    """
+
+    def __init__(self, lib: Any, fd: int, key_size: int, value_size: int, max_entries: int,
+                 name: str) -> None:
+        self.name = name
+        self._lib = lib
+        self._fd = fd
+        self.key_size = key_size
+        self.value_size = value_size
+        self._max = max_entries
+        self._keys = ct.create_string_buffer(key_size * max_entries)
+        self._values = ct.create_string_buffer(value_size * max_entries)
+        self._token = ct.c_uint32(0)
+        self._next = ct.c_uint32(0)
+        self._count = ct.c_uint32(0)
+        self.batched = True
+        self.syscalls = 0
+
+    def read(self) -> tuple[bytes, bytes]:
+        """All keys and values (concatenated), in the map's order."""
+        if self.batched:
+            try:
+                return self._read_batch()
+            except OSError as err:
+                if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, 524):
+                    raise ProbeError(f"cannot read map {self.name}: {err.strerror}") from err
+                self.batched = False
+        return self._read_walk()
+
+    def _read_batch(self) -> tuple[bytes, bytes]:
+        total = 0
+        while total < self._max:
+            self._count.value = self._max - total
+            rc = self._lib.bpf_lookup_batch(
+                self._fd, ct.byref(self._token) if total else None, ct.byref(self._next),
+                ct.byref(self._keys, self.key_size * total),
+                ct.byref(self._values, self.value_size * total), ct.byref(self._count))
+            err = ct.get_errno()
+            self.syscalls += 1
+            total += self._count.value
+            if rc != 0:
+                if err == errno.ENOENT:
+                    break
+                raise OSError(err, os.strerror(err))
+            if self._count.value == 0:
+                break
+            self._token.value = self._next.value
+        return (self._keys.raw[: total * self.key_size],
+                self._values.raw[: total * self.value_size])
+
+    def _read_walk(self) -> tuple[bytes, bytes]:
+        keys: list[bytes] = []
+        values: list[bytes] = []
+        key = ct.create_string_buffer(self.key_size)
+        nxt = ct.create_string_buffer(self.key_size)
+        value = ct.create_string_buffer(self.value_size)
+        first = True
+        while len(keys) < self._max:
+            rc = self._lib.bpf_get_next_key(self._fd, None if first else key, nxt)
+            self.syscalls += 1
+            if rc != 0:
+                break
+            first = False
+            ct.memmove(key, nxt, self.key_size)
+            if self._lib.bpf_lookup_elem(self._fd, key, value) == 0:
+                keys.append(key.raw)
+                values.append(value.raw)
+            self.syscalls += 1
+        return b"".join(keys), b"".join(values)
+
+
+@dataclass
+class LoadedProbe:
+    """A compiled and attached probe with a reader per metric map."""
+
+    spec: ProbeSpec
+    bpf: Any
+    readers: dict[str, MapReader]
+    compile_seconds: float
+    tracepoints: tuple[str, ...]
+    skipped: tuple[str, ...] = field(default=())
+
+    def close(self) -> None:
+        """Detach the programs and free the maps."""
+        if self.bpf is not None:
+            self.bpf.cleanup()
+            self.bpf = None
+
+
+def _cflags(spec: ProbeSpec, scope: Scope | None, present: list[str]) -> list[str]:
+    flags = [f"-I{spec.source.parent}", f"-DFO_MAX_CPUS={possible_cpus()}"]
+    if scope is not None:
+        flags += [f"-DFO_SCOPE_ID={scope.cgroup_id}ULL", f"-DFO_SCOPE_LEVEL={scope.level}"]
+    flags += [f"-DFO_HAVE_{tp.replace(':', '_')}" for tp in present]
+    return flags
+
+
+def load(spec: ProbeSpec, scope: Scope | None = None) -> LoadedProbe:
+    """Compile, load and attach ``spec``'s program, then check its maps against the YAML."""
+    base = tracefs()
+    if base is None:
+        raise ProbeError(f"probe {spec.name}: no tracefs mounted")
+    missing = missing_tracepoints(spec.tracepoints, base)
+    if missing:
+        raise ProbeError(f"probe {spec.name}: this kernel has no tracepoint "
+                         + ", ".join(missing))
+    absent = missing_tracepoints(spec.optional, base)
+    present = [tp for tp in spec.optional if tp not in absent]
+    try:
+        text = spec.source.read_text()
+    except OSError as err:
+        raise ProbeError(f"probe {spec.name}: cannot read {spec.source}: {err.strerror}") from err
+    start = time.monotonic()
+    bpf = _compile(spec, text, _cflags(spec, scope, present))
+    seconds = time.monotonic() - start
+    try:
+        readers = _check_maps(spec, bpf)
+    except BaseException:
+        bpf.cleanup()
+        raise
+    return LoadedProbe(spec, bpf, readers, seconds, spec.tracepoints + tuple(present),
+                       tuple(absent))
+
+
+def _compile(spec: ProbeSpec, text: str, cflags: list[str]) -> Any:
+    try:
+        from bcc import BPF
+    except ImportError as err:
+        raise ProbeError(f"probe {spec.name}: bcc is not importable: {err}") from err
+    try:
+        return BPF(text=text, cflags=cflags)
+    except Exception as err:  # bcc raises bare Exception with its message
+        raise ProbeError(f"probe {spec.name}: {spec.source.name}: {err}") from err
+
+
+def _lib() -> Any:
+    from bcc.libbcc import lib
+
+    lib.bpf_num_tables.restype = ct.c_ulonglong
+    lib.bpf_num_tables.argtypes = [ct.c_void_p]
+    lib.bpf_table_name.restype = ct.c_char_p
+    lib.bpf_table_name.argtypes = [ct.c_void_p, ct.c_ulonglong]
+    lib.bpf_table_key_size.restype = ct.c_size_t
+    lib.bpf_table_key_size.argtypes = [ct.c_void_p, ct.c_char_p]
+    lib.bpf_table_leaf_size.restype = ct.c_size_t
+    lib.bpf_table_leaf_size.argtypes = [ct.c_void_p, ct.c_char_p]
+    return lib
+
+
+def _check_maps(spec: ProbeSpec, bpf: Any) -> dict[str, MapReader]:
+    lib = _lib()
+    module = bpf.module
+    names = {lib.bpf_table_name(module, i).decode()
+             for i in range(lib.bpf_num_tables(module))}
+    problems: list[Problem] = []
+    where = spec.yaml_path
+    for name in sorted(names - {m.name for m in spec.metrics} - set(spec.internal)):
+        problems.append(Problem(_loc(where), "metrics", f"map '{name}' of {spec.source.name} "
+                                "is not described", "add it to metrics or internal"))
+    for name in spec.internal:
+        if name not in names:
+            problems.append(Problem(_loc(where), "internal",
+                                    f"{spec.source.name} has no map '{name}'"))
+    readers = {}
+    for metric in spec.metrics:
+        if metric.name not in names:
+            problems.append(Problem(metric.location, "name", f"{spec.source.name} has no map "
+                                    f"'{metric.name}'", "the metric name is the map's name"))
+            continue
+        problems += _check_layout(metric, lib, module)
+        map_id = lib.bpf_table_id(module, metric.name.encode())
+        readers[metric.name] = MapReader(
+            lib, lib.bpf_table_fd(module, metric.name.encode()), metric.key_size,
+            metric.value_size, int(lib.bpf_table_max_entries_id(module, map_id)), metric.name)
+    if problems:
+        raise ProbeSpecError(problems)
+    return readers
+
+
+def _loc(path: Path) -> Any:
+    from freeoffload.errors import Location
+
+    return Location(str(path), 1, 1)
+
+
+def _check_layout(metric: MetricSpec, lib: Any, module: Any) -> list[Problem]:
+    """The key's size, field names and offsets, and the value's size, against the program."""
+    name = metric.name.encode()
+    problems = []
+    key_size = int(lib.bpf_table_key_size(module, name))
+    if key_size != metric.key_size:
+        problems.append(Problem(metric.location, "key", f"map '{metric.name}' has a {key_size}-"
+                                f"byte key; the fields described add up to {metric.key_size}"))
+    value_size = int(lib.bpf_table_leaf_size(module, name))
+    if value_size != metric.value_size:
+        problems.append(Problem(metric.location, "value", f"map '{metric.name}' has "
+                                f"{value_size}-byte values; {metric.value} is "
+                                f"{metric.value_size} bytes"))
+    desc = json.loads(lib.bpf_table_key_desc(module, name).decode() or "null")
+    if isinstance(desc, list) and len(desc) > 1 and isinstance(desc[1], list):
+        members = [m[0] for m in desc[1] if isinstance(m, list) and m]
+        described = [f.name for f in metric.key]
+        if members != described:
+            problems.append(Problem(metric.location, "key", f"map '{metric.name}' key fields "
+                                    f"are {members}; the YAML describes {described}"))
+    elif len(metric.key) != 1:
+        problems.append(Problem(metric.location, "key", f"map '{metric.name}' has a scalar key; "
+                                f"the YAML describes {len(metric.key)} fields"))
+    return problems

@@ -1,0 +1,87 @@
+"""Limiting the collectors to one cgroup v2 (and its descendants).
+
+The eBPF programs compare ``bpf_get_current_ancestor_cgroup_id(level)`` with the scope's id
+(the directory's inode); CPU busy time is then a share of the scope's ``cpu.max`` (the nearest
+limit up the tree), or of every core when no limit is set or the cpu controller is elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from freeoffload.errors import ProbeError
+
+from ._bcc import Scope
+
+__all__ = ["Scope", "cgroup2_root", "cpu_capacity", "resolve_scope", "scope_tasks",
+           "scope_usage_seconds"]
+
+
+def cgroup2_root() -> Path | None:
+    """Where the cgroup v2 hierarchy is mounted (``/sys/fs/cgroup`` or the hybrid ``unified``)."""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                parts = line.split()
+                if len(parts) > 2 and parts[2] == "cgroup2":
+                    return Path(parts[1])
+    except OSError:
+        pass
+    return None
+
+
+def resolve_scope(path: str | Path) -> Scope:
+    """The scope for a cgroup given by its path under the cgroup v2 root, or absolute."""
+    root = cgroup2_root()
+    if root is None:
+        raise ProbeError("no cgroup v2 hierarchy is mounted: cannot limit probes to a cgroup")
+    given = Path(path)
+    full = given if given.is_absolute() and given.is_relative_to(root) else \
+        root / str(given).lstrip("/")
+    if not (full / "cgroup.procs").is_file():
+        raise ProbeError(f"scope {path}: no cgroup v2 directory at {full}")
+    level = len(full.relative_to(root).parts)
+    return Scope(full, os.stat(full).st_ino, level)
+
+
+def cpu_capacity(scope: Scope | None) -> float:
+    """How many cores 100% stands for: the nearest cpu.max up from the scope, else all cores."""
+    cores = float(os.cpu_count() or 1)
+    if scope is None:
+        return cores
+    root = cgroup2_root()
+    here = scope.path
+    while root is not None and here != root and here.is_relative_to(root):
+        try:
+            quota, period = (here / "cpu.max").read_text().split()[:2]
+        except (OSError, ValueError):
+            quota = "max"
+            period = "1"
+        if quota != "max" and int(period) > 0:
+            return min(cores, int(quota) / int(period))
+        here = here.parent
+    return cores
+
+
+def scope_usage_seconds(scope: Scope) -> float | None:
+    """CPU time used by the scope's tasks so far (cgroup v2 ``cpu.stat`` usage_usec)."""
+    try:
+        for line in (scope.path / "cpu.stat").read_text().splitlines():
+            if line.startswith("usage_usec "):
+                return int(line.split()[1]) / 1e6
+    except OSError:
+        return None
+    return None
+
+
+def scope_tasks(scope: Scope) -> int:
+    """Processes in the scope and its descendants."""
+    count = 0
+    for dirpath, _dirs, _files in os.walk(scope.path):
+        try:
+            with open(os.path.join(dirpath, "cgroup.procs")) as procs:
+                count += sum(1 for _ in procs)
+        except OSError:
+            continue
+    return count
