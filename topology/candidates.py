@@ -91,7 +91,7 @@ def _free_milli(free: float) -> int:
 
 
 def _dense_rank(names: Sequence[str], key: Callable[[str], float | str]) -> dict[str, int]:
-    values = sorted({key(n) for n in names})  # type: ignore[type-var]
+    values = sorted({key(n) for n in names})
     index = {v: i for i, v in enumerate(values)}
     return {n: index[key(n)] for n in names}
 

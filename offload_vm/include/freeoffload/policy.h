@@ -83,6 +83,7 @@ struct fo_connect_ctx {
 #define FO_CAND_VALID 0x1  /* the row describes a node (zero rows are unused slots) */
 #define FO_CAND_ONLINE 0x2 /* the node is online */
 #define FO_CAND_SECURE 0x4 /* the node has Security: it may run sensitive tasks */
+#define FO_CAND_FULL 0x8   /* memory or storage is over-committed: the node takes no task */
 
 #define FO_ROLE_EDGE 1
 #define FO_ROLE_CLOUD 2
@@ -96,7 +97,7 @@ struct fo_connect_ctx {
  * are dense ranks over the rows of one map (0 = best; equal values share a rank), so that a
  * policy compares exactly what the CR-map side compared, without floating point. */
 struct fo_candidate {
-    fo_u32 flags;            /* FO_CAND_VALID | FO_CAND_ONLINE | FO_CAND_SECURE */
+    fo_u32 flags;            /* FO_CAND_VALID | FO_CAND_ONLINE | FO_CAND_SECURE | FO_CAND_FULL */
     fo_u32 family;           /* FO_AF_INET or FO_AF_INET6: the family of the address below */
     fo_u32 ip4;              /* the node's task-service IPv4 address, network byte order */
     fo_u32 port;             /* the node's task-service port, host byte order */

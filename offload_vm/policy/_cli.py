@@ -1,0 +1,180 @@
+"""The ``policy`` and ``keys`` commands (imports stay light: the work is done inside ``func``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    policy = subparsers.add_parser("policy", help="compile, verify, dry-run and push policies")
+    sub = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("compile", help="clang -> VM verification -> signed OUT.fop")
+    p.add_argument("source", metavar="SRC.c")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.fop")
+    p.add_argument("--key", metavar="KEY", help="private key of `freeoffload keys gen`; "
+                   "without it the package is unsigned (dry runs only)")
+    p.add_argument("--version", type=int, metavar="N",
+                   help="policy version (default: the current Unix time)")
+    p.add_argument("--name", help="policy name (default: the source file's stem)")
+    p.set_defaults(func=_compile)
+
+    p = sub.add_parser("verify", help="check signature, manifest and program; list every problem")
+    p.add_argument("package", metavar="OUT.fop")
+    p.add_argument("--pubkey", action="append", default=[], metavar="KEY.pub", required=True,
+                   help="trusted public key (repeatable)")
+    p.add_argument("--min-version", type=int, metavar="N",
+                   help="refuse versions older than N (as a device with N installed)")
+    p.set_defaults(func=_verify)
+
+    p = sub.add_parser("run", help="dry run: one connect() through the policy in the VM")
+    p.add_argument("package", metavar="OUT.fop")
+    p.add_argument("--ctx", required=True, metavar="JSON",
+                   help='e.g. \'{"dst": "10.0.1.11:8080", "task": "examples/tasks/audio.yaml", '
+                   '"from": "dev1"}\'')
+    p.add_argument("--map", action="append", default=[], metavar="NAME=FILE.yaml",
+                   help="fill a map: a CR-map (candidates), {from,to} rows or {key,value} rows")
+    p.add_argument("--pubkey", action="append", default=[], metavar="KEY.pub",
+                   help="also check the signature against this key")
+    p.add_argument("--json", action="store_true", help="print the decision as JSON")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("include-dir", help="print the directory of freeoffload/policy.h")
+    p.set_defaults(func=_include_dir)
+
+    p = sub.add_parser("push", help="send OUT.fop to a device (PUT URL/v1/policy)")
+    p.add_argument("package", metavar="OUT.fop")
+    p.add_argument("--to", required=True, metavar="DEVICE_URL", help="e.g. http://10.0.0.21:7701")
+    p.set_defaults(func=_push)
+
+    keys = subparsers.add_parser("keys", help="policy signing keys")
+    ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    p = ksub.add_parser("gen", help="write an Ed25519 key pair NAME.key / NAME.pub into DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--name", default="signing", help="file name stem (default: signing)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.set_defaults(func=_keys_gen)
+
+
+def _read(path: str) -> bytes:
+    from freeoffload.errors import Location, PolicyError
+
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise PolicyError.at(Location(path), "", f"cannot read: {err.strerror}") from err
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from .compiler import compile_policy, write_atomically
+    from .keys import key_id, load_private_key
+
+    key = load_private_key(args.key) if args.key else None
+    built = compile_policy(args.source, key, args.version, args.name)
+    write_atomically(args.output, built.data)
+    maps = ", ".join(m.name for m in built.maps) or "no maps"
+    signer = f"signed by key {key_id(key.public_key())}" if key else "NOT signed"
+    print(f"{args.output}: policy {built.name} version {built.version} ({maps}), {signer}")
+    if key is None:
+        print(f"warning: {args.output} is not signed; devices refuse it (pass --key KEY)",
+              file=sys.stderr)
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from freeoffload.errors import PolicyError
+
+    from .keys import load_public_key
+    from .package import check_package
+
+    trusted = [load_public_key(p) for p in args.pubkey]
+    package, problems = check_package(_read(args.package), trusted, args.package,
+                                      args.min_version)
+    if problems or package is None:
+        raise PolicyError(problems)
+    m = package.manifest
+    print(f"{args.package}: ok: policy {m.name} version {m.version}, hook {m.hook}, signed by "
+          f"key {m.key_id}, program verified, maps: "
+          f"{', '.join(s.name for s in m.maps) or 'none'}")
+    return 0
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from freeoffload.errors import PolicyError
+
+    from .keys import load_public_key
+    from .package import check_package
+
+    trusted = [load_public_key(p) for p in args.pubkey]
+    package, problems = check_package(_read(args.package), trusted, args.package,
+                                      check_program=False)
+    if not trusted:  # a dry run of one's own build needs no key
+        problems = [p for p in problems if p.field != "signature"]
+    if problems or package is None:
+        raise PolicyError(problems)
+    return package
+
+
+def _run(args: argparse.Namespace) -> int:
+    from freeoffload.errors import Location, PolicyError
+
+    from .context import context_from_json
+    from .dryrun import load_map_file, run_policy
+
+    package = _open(args)
+    try:
+        raw = json.loads(args.ctx)
+    except ValueError as err:
+        raise PolicyError.at(Location("--ctx"), "", f"not valid JSON: {err}") from err
+    ctx = context_from_json(raw)
+    maps: dict[str, Sequence[tuple[bytes, bytes]]] = {}
+    names: dict[str, str] = {}
+    for spec in args.map:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise PolicyError.at(Location("--map"), "", f"expected NAME=FILE, got {spec!r}")
+        rows, found = load_map_file(name, path, package.manifest.map(name), raw.get("from"))
+        maps[name] = rows
+        names.update(found)
+    decision = run_policy(package.elf, ctx, maps, package.manifest)
+    before, after = decision.before.destination, decision.after.destination
+    node = names.get(after)
+    if args.json:
+        print(json.dumps({"verdict": decision.verdict, "r0": decision.r0, "dst": before,
+                          "new_dst": after if decision.rewritten else None, "node": node}))
+    elif decision.rewritten:
+        print(f"rewrite: {before} -> {after}" + (f" ({node})" if node else ""))
+    else:
+        print(f"{decision.verdict}: {before} unchanged")
+    return 0
+
+
+def _include_dir(args: argparse.Namespace) -> int:
+    from .compiler import include_dir
+
+    print(include_dir())
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from .push import push_package
+
+    answer = push_package(_read(args.package), args.to)
+    print(f"{args.package} -> {args.to}: " + json.dumps(answer, sort_keys=True))
+    return 0
+
+
+def _keys_gen(args: argparse.Namespace) -> int:
+    from .keys import generate_keys, key_id, load_public_key
+
+    priv, pub = generate_keys(args.out, args.name, args.force)
+    print(f"{priv} (private: keep it on the signing host)\n{pub} (public: give it to devices)"
+          f"\nkey id {key_id(load_public_key(pub))}")
+    return 0

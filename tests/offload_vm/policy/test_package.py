@@ -1,0 +1,142 @@
+"""Signed policy packages: what a verifying side accepts and every way it refuses."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from freeoffload.offload_vm.policy import (
+    MapSchema,
+    build_package,
+    check_package,
+    key_id,
+    read_package,
+)
+from freeoffload.offload_vm.policy._container import canonical_json
+
+from freeoffload.errors import PolicyError
+
+ELF = b"\x7fELF" + bytes(range(256)) * 2  # the container does not look inside the object
+MAPS = (MapSchema("candidates", 2, 4, 112, 64),)
+
+
+def _read(data: bytes, key: Ed25519PrivateKey, **kw: object) -> object:
+    return read_package(data, [key.public_key()], "p.fop", check_program=False, **kw)  # type: ignore[arg-type]
+
+
+def _one_line(err: pytest.ExceptionInfo[PolicyError]) -> str:
+    lines = str(err.value).splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_a_signed_package_reads_back(key: Ed25519PrivateKey) -> None:
+    data = build_package(ELF, "select", 7, MAPS, key)
+    package = read_package(data, [key.public_key()], "p.fop", check_program=False)
+    assert package.elf == ELF
+    assert package.manifest.name == "select"
+    assert package.manifest.version == 7
+    assert package.manifest.hook == "connect"
+    assert package.manifest.maps == MAPS
+    assert package.manifest.key_id == key_id(key.public_key())
+    assert package.signed
+
+
+def test_tampering_with_any_byte_fails(key: Ed25519PrivateKey) -> None:
+    data = build_package(ELF[:64], "select", 7, MAPS, key)
+    for i in range(len(data)):
+        for flip in (0x01, 0x80):
+            bad = bytearray(data)
+            bad[i] ^= flip
+            _, problems = check_package(bytes(bad), [key.public_key()], "p.fop",
+                                        check_program=False)
+            assert problems, f"flipping bit {flip:#x} of byte {i} went unnoticed"
+
+
+def test_truncated_or_extended_files_fail(key: Ed25519PrivateKey) -> None:
+    data = build_package(ELF, "select", 7, MAPS, key)
+    for bad in (data[:-1], data + b"\0", data[:20], b""):
+        with pytest.raises(PolicyError):
+            _read(bad, key)
+
+
+def test_tampered_object_names_the_signature(key: Ed25519PrivateKey) -> None:
+    data = bytearray(build_package(ELF, "select", 7, MAPS, key))
+    data[-100] ^= 0xFF  # inside the object
+    with pytest.raises(PolicyError) as err:
+        _read(bytes(data), key)
+    text = str(err.value)
+    assert "p.fop: signature: does not verify with trusted key" in text
+    assert "changed after it was signed" in text
+    assert "sha256" in text
+
+
+def test_unsigned_is_one_clear_line(key: Ed25519PrivateKey) -> None:
+    with pytest.raises(PolicyError) as err:
+        _read(build_package(ELF, "select", 7, MAPS, None), key)
+    assert _one_line(err).startswith("p.fop: signature: the file is not signed")
+
+
+def test_wrong_key_is_one_clear_line(key: Ed25519PrivateKey,
+                                     other_key: Ed25519PrivateKey) -> None:
+    data = build_package(ELF, "select", 7, MAPS, other_key)
+    with pytest.raises(PolicyError) as err:
+        _read(data, key)
+    line = _one_line(err)
+    assert f"signed by key {key_id(other_key.public_key())}, which is not trusted" in line
+    assert key_id(key.public_key()) in line
+
+
+def test_older_version_is_refused_and_newer_accepted(key: Ed25519PrivateKey) -> None:
+    with pytest.raises(PolicyError) as err:
+        _read(build_package(ELF, "select", 4, MAPS, key), key, min_version=5)
+    assert "p.fop: version: version 4 is older than the installed one" in _one_line(err)
+    assert _read(build_package(ELF, "select", 5, MAPS, key), key, min_version=5)
+    assert _read(build_package(ELF, "select", 9, MAPS, key), key, min_version=5)
+
+
+def _hand_made(key: Ed25519PrivateKey, manifest: dict[str, object]) -> bytes:
+    """A package whose (signed) manifest was written by hand, not by build_package."""
+    body = canonical_json(manifest)
+    head = struct.pack("<8sHHIII", b"FOPOLICY", 1, 0, len(body), len(ELF), 64)
+    signed = head + body + ELF
+    return signed + key.sign(signed)
+
+
+def test_version_less_is_one_clear_line(key: Ed25519PrivateKey) -> None:
+    import hashlib
+
+    manifest = {"name": "select", "hook": "connect", "maps": [],
+                "sha256": hashlib.sha256(ELF).hexdigest(), "key_id": key_id(key.public_key())}
+    with pytest.raises(PolicyError) as err:
+        _read(_hand_made(key, manifest), key)
+    assert _one_line(err).startswith("p.fop: version: the package has no version")
+
+
+def test_every_manifest_problem_is_listed(key: Ed25519PrivateKey) -> None:
+    manifest = {"name": "no spaces allowed", "hook": "accept", "version": 0,
+                "maps": [{"name": "m", "type": 99, "key_size": 4, "value_size": 0,
+                          "max_entries": 1}],
+                "sha256": "0" * 64, "key_id": key_id(key.public_key())}
+    with pytest.raises(PolicyError) as err:
+        _read(_hand_made(key, manifest), key)
+    fields = [p.field for p in err.value.problems]
+    assert fields == ["name", "hook", "version", "maps[0].type", "maps[0].value_size", "sha256"]
+
+
+def test_not_a_package() -> None:
+    with pytest.raises(PolicyError) as err:
+        read_package(b"\x7fELF" + bytes(40), [], "x.o", check_program=False)
+    assert "x.o: not a freeoffload policy package" in str(err.value)
+    assert "policy compile" in str(err.value)
+
+
+def test_manifest_is_plain_json_in_the_file(key: Ed25519PrivateKey) -> None:
+    data = build_package(ELF, "select", 7, MAPS, key)
+    mlen = struct.unpack_from("<I", data, 12)[0]
+    manifest = json.loads(data[24:24 + mlen])
+    assert manifest["maps"][0] == {"name": "candidates", "type": 2, "key_size": 4,
+                                   "value_size": 112, "max_entries": 64}
+    assert len(manifest["sha256"]) == 64
