@@ -1,0 +1,147 @@
+"""Property tests of the selection over random maps and tasks (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from freeoffload.topology import (
+    CPU,
+    ComputingPower,
+    CRMap,
+    Demand,
+    Edge,
+    Node,
+    Resource,
+    Selection,
+    Task,
+    distances_from,
+    select_target,
+    why_not,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+GROUPS = ("g1", "g2", "g3")
+
+
+@st.composite
+def nodes(draw: st.DrawFn, name: str, role: str) -> Node:
+    capability = draw(st.dictionaries(st.sampled_from(("cpu", "io")),
+                                      st.sampled_from((5.0, 10.0, 12.5, 30.0)), max_size=2))
+    return Node(
+        name=name, role=role,  # type: ignore[arg-type]
+        group=draw(st.sampled_from(GROUPS)), address="10.0.0.1:80",
+        computing_power=ComputingPower(CPU(draw(st.sampled_from((1.0, 2.0, 4.0, 8.0)))),
+                                       draw(st.sampled_from((512.0, 4096.0))), 16.0),
+        security=draw(st.booleans()),
+        resource=Resource(cpu_percent=draw(st.sampled_from((0.0, 10.0, 50.0, 75.0, 99.0))),
+                          memory_used_mib=draw(st.sampled_from((0.0, 256.0)))),
+        capability=capability, online=draw(st.booleans() | st.just(True)),
+    )
+
+
+@st.composite
+def crmaps(draw: st.DrawFn) -> CRMap:
+    more = draw(st.lists(st.sampled_from(("edge", "edge", "device", "cloud")),
+                         min_size=1, max_size=11))
+    roles = ["cloud", *more]
+    found = [draw(nodes(f"n{i}", role)) for i, role in enumerate(roles)]
+    names = [n.name for n in found]
+    latencies = st.sampled_from((0.5, 1.0, 2.0, 5.0, 40.0))
+    edges: dict[tuple[str, str], Edge] = {}
+    for i in range(1, len(names)):  # a random tree, some links dropped, some added
+        if draw(st.integers(0, 9)) == 0:
+            continue
+        a, b = names[draw(st.integers(0, i - 1))], names[i]
+        edges[(a, b)] = Edge(a, b, 100.0, draw(latencies))
+    for _ in range(draw(st.integers(0, 4))):
+        a, b = sorted(draw(st.sampled_from(names)) for _ in range(2))
+        if a != b and (a, b) not in edges and (b, a) not in edges:
+            edges[(a, b)] = Edge(a, b, 100.0, draw(latencies))
+    return CRMap({n.name: n for n in found}, list(edges.values()))
+
+
+tasks = st.builds(Task, st.just("t"), st.sampled_from(("cpu", "io")), st.booleans(),
+                  st.booleans(),
+                  st.builds(Demand, st.sampled_from((0.0, 0.5, 1.0, 3.0)),
+                            st.sampled_from((0.0, 256.0, 2048.0)), st.just(0.0)))
+
+
+def _capable(crm: CRMap, job: Task, source: str) -> list[Node]:
+    dist = distances_from(crm, source)
+    return [n for n in crm.nodes.values() if why_not(n, job, dist.get(n.name, math.inf)) is None]
+
+
+def _choose(crm: CRMap, job: Task, data: st.DataObject) -> tuple[str, Selection] | None:
+    if not any(job.type in n.capability for n in crm.nodes.values()):
+        return None
+    source = data.draw(st.sampled_from(sorted(crm.nodes)))
+    return source, select_target(crm, job, source)
+
+
+@settings(max_examples=200, deadline=None)
+@given(crmaps(), tasks, st.data())
+def test_the_fast_answer_equals_the_explained_reference(crm: CRMap, job: Task,
+                                                        data: st.DataObject) -> None:
+    found = _choose(crm, job, data)
+    if found is None:
+        return
+    source, fast = found
+    ref = select_target(crm, job, source, explain=True)
+    assert (fast.node, fast.rule, fast.level, fast.latency_ms) == (
+        ref.node, ref.rule, ref.level, ref.latency_ms)
+
+
+@settings(max_examples=200, deadline=None)
+@given(crmaps(), tasks, st.data())
+def test_the_chosen_node_obeys_every_rule(crm: CRMap, job: Task, data: st.DataObject) -> None:
+    found = _choose(crm, job, data)
+    if found is None:
+        return
+    source, chosen = found
+    capable = _capable(crm, job, source)
+    dist = distances_from(crm, source)
+    if chosen.node is None:
+        wanted = ("cloud",) if job.sensitive and not job.urgent else ("cloud", "edge")
+        assert not [n for n in capable if n.role in wanted]
+        return
+    node = crm.nodes[chosen.node]
+    assert node in capable  # capable, hence secure when the task is sensitive
+    assert node.security or not job.sensitive
+    if job.sensitive and not job.urgent:
+        assert node.role == "cloud"
+        return
+    group = crm.nodes[source].group
+    own = [n for n in capable if n.role == "edge" and n.group == group]
+    edges = [n for n in capable if n.role == "edge"]
+    level_pool = {"group": own, "other-group": [n for n in edges if n not in own],
+                  "cloud": [n for n in capable if n.role == "cloud"]}[chosen.level]
+    assert node in level_pool
+    if chosen.level == "other-group":
+        assert not own
+    if chosen.level == "cloud":
+        assert not edges
+    if job.urgent or chosen.level == "cloud":
+        assert dist[node.name] == min(dist[n.name] for n in level_pool)
+    else:
+        assert node.headroom == max(n.headroom for n in level_pool)
+
+
+@settings(max_examples=100, deadline=None)
+@given(crmaps(), tasks, st.data(), st.randoms(use_true_random=False))
+def test_the_answer_does_not_depend_on_file_order(crm: CRMap, job: Task, data: st.DataObject,
+                                                  rnd: random.Random) -> None:
+    found = _choose(crm, job, data)
+    if found is None:
+        return
+    source, chosen = found
+    names = list(crm.nodes)
+    rnd.shuffle(names)
+    edges = [Edge(e.end_node, e.start_node, e.bandwidth_mbit, e.latency_ms)
+             if rnd.random() < 0.5 else e for e in crm.edges]
+    rnd.shuffle(edges)
+    shuffled = CRMap({n: crm.nodes[n] for n in names}, edges)
+    again = select_target(shuffled, job, source)
+    assert (again.node, again.level, again.latency_ms) == (
+        chosen.node, chosen.level, chosen.latency_ms)
