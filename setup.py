@@ -1,5 +1,34 @@
 """Build steps pyproject.toml cannot declare: the C parts built with the package."""
 
-from setuptools import setup
+import importlib.util
+from pathlib import Path
 
-setup()
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+
+
+# --- hook libraries (hook engineer): libfreeoffload_hook.so and libfreeoffload_store.so ------
+def _hook_build_module():
+    path = HERE / "firmware_hooks" / "_build.py"
+    spec = importlib.util.spec_from_file_location("_fohook_build", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class BuildPyWithHook(build_py):
+    """build_py, then the hook's shared libraries into freeoffload/firmware_hooks/_lib."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            out = HERE / "firmware_hooks" / "_lib"
+        else:
+            out = Path(self.build_lib) / "freeoffload" / "firmware_hooks" / "_lib"
+        for built in _hook_build_module().build_libraries(out, root=HERE):
+            self.announce(f"built {built}", level=2)
+
+
+setup(cmdclass={"build_py": BuildPyWithHook})

@@ -1,0 +1,221 @@
+/*
+ * The ELF backend of fohook: find an object's dynamic relocations and rewrite the GOT slots
+ * (JUMP_SLOT, GLOB_DAT) of one symbol. One source file per binary format, as in plthook.
+ */
+#include "fohook_internal.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#define FOHOOK_R_JUMP_SLOT R_X86_64_JUMP_SLOT
+#define FOHOOK_R_GLOB_DAT R_X86_64_GLOB_DAT
+#elif defined(__i386__)
+#define FOHOOK_R_JUMP_SLOT R_386_JMP_SLOT
+#define FOHOOK_R_GLOB_DAT R_386_GLOB_DAT
+#elif defined(__aarch64__)
+#define FOHOOK_R_JUMP_SLOT R_AARCH64_JUMP_SLOT
+#define FOHOOK_R_GLOB_DAT R_AARCH64_GLOB_DAT
+#elif defined(__arm__)
+#define FOHOOK_R_JUMP_SLOT R_ARM_JUMP_SLOT
+#define FOHOOK_R_GLOB_DAT R_ARM_GLOB_DAT
+#else
+#error "fohook: unsupported architecture (add its JUMP_SLOT and GLOB_DAT numbers)"
+#endif
+
+#if __ELF_NATIVE_CLASS == 64
+#define FOHOOK_R_TYPE ELF64_R_TYPE
+#define FOHOOK_R_SYM ELF64_R_SYM
+#else
+#define FOHOOK_R_TYPE ELF32_R_TYPE
+#define FOHOOK_R_SYM ELF32_R_SYM
+#endif
+
+/* A table of relocations: RELA (with addend) or REL entries, `count` of them. */
+struct fohook_reltab {
+    const void *start;
+    size_t count;
+    int rela;
+};
+
+struct fohook {
+    ElfW(Addr) base;
+    const ElfW(Sym) *symtab;
+    const char *strtab;
+    size_t strsz;
+    struct fohook_reltab tabs[2]; /* [0] PLT relocations, [1] other dynamic relocations */
+    uintptr_t lo, hi;             /* the extent of the object's PT_LOAD segments */
+    uintptr_t relro_lo, relro_hi; /* page-aligned part ld.so made read-only; empty when none */
+};
+
+static pthread_mutex_t fohook_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ld.so relocates most d_ptr values in place; where it does not, they are offsets. */
+static const void *fohook_dyn_ptr(const fohook *h, ElfW(Addr) value)
+{
+    return (const void *)(value < h->base ? value + h->base : value);
+}
+
+static void fohook_scan_phdrs(fohook *h, const struct dl_phdr_info *info, const ElfW(Dyn) **dyn)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    h->lo = UINTPTR_MAX;
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_DYNAMIC)
+            *dyn = (const ElfW(Dyn) *)start;
+        else if (ph->p_type == PT_LOAD) {
+            if (start < h->lo)
+                h->lo = start;
+            if (start + ph->p_memsz > h->hi)
+                h->hi = start + ph->p_memsz;
+        } else if (ph->p_type == PT_GNU_RELRO) {
+            /* as ld.so does: both ends rounded down to a page */
+            h->relro_lo = start & ~(page - 1);
+            h->relro_hi = (start + ph->p_memsz) & ~(page - 1);
+        }
+    }
+}
+
+static void fohook_read_dynamic(fohook *h, const ElfW(Dyn) *dyn, size_t sizes[4], int *pltrela)
+{
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        switch (dyn->d_tag) {
+        case DT_SYMTAB: h->symtab = fohook_dyn_ptr(h, dyn->d_un.d_ptr); break;
+        case DT_STRTAB: h->strtab = fohook_dyn_ptr(h, dyn->d_un.d_ptr); break;
+        case DT_STRSZ: h->strsz = dyn->d_un.d_val; break;
+        case DT_JMPREL: h->tabs[0].start = fohook_dyn_ptr(h, dyn->d_un.d_ptr); break;
+        case DT_PLTRELSZ: sizes[0] = dyn->d_un.d_val; break;
+        case DT_PLTREL: *pltrela = dyn->d_un.d_val == DT_RELA; break;
+        case DT_RELA:
+            h->tabs[1].start = fohook_dyn_ptr(h, dyn->d_un.d_ptr);
+            h->tabs[1].rela = 1;
+            break;
+        case DT_RELASZ: sizes[1] = dyn->d_un.d_val; break;
+        case DT_REL:
+            h->tabs[1].start = fohook_dyn_ptr(h, dyn->d_un.d_ptr);
+            h->tabs[1].rela = 0;
+            break;
+        case DT_RELSZ: sizes[2] = dyn->d_un.d_val; break;
+        default: break;
+        }
+    }
+}
+
+int fohook_open_info(fohook **out, const struct dl_phdr_info *info, fohook_err *err)
+{
+    const ElfW(Dyn) *dyn = NULL;
+    size_t sizes[4] = {0, 0, 0, 0};
+    int pltrela = 0;
+    fohook *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return fohook_fail(err, FOHOOK_E_NOMEM, "out of memory");
+    h->base = info->dlpi_addr;
+    fohook_scan_phdrs(h, info, &dyn);
+    if (dyn == NULL) {
+        free(h);
+        return fohook_fail(err, FOHOOK_E_FORMAT, "object '%s' has no dynamic section",
+                           info->dlpi_name);
+    }
+    fohook_read_dynamic(h, dyn, sizes, &pltrela);
+    if (h->symtab == NULL || h->strtab == NULL) {
+        free(h);
+        return fohook_fail(err, FOHOOK_E_FORMAT, "object '%s' has no dynamic symbol table",
+                           info->dlpi_name);
+    }
+    h->tabs[0].rela = pltrela;
+    h->tabs[0].count = sizes[0] / (pltrela ? sizeof(ElfW(Rela)) : sizeof(ElfW(Rel)));
+    h->tabs[1].count = h->tabs[1].rela ? sizes[1] / sizeof(ElfW(Rela))
+                                       : sizes[2] / sizeof(ElfW(Rel));
+    if (h->tabs[1].start == NULL)
+        h->tabs[1].count = 0;
+    *out = h;
+    return FOHOOK_OK;
+}
+
+static int fohook_write_slot(const fohook *h, void **slot, void *value, fohook_err *err)
+{
+    uintptr_t at = (uintptr_t)slot;
+    if (__atomic_load_n(slot, __ATOMIC_RELAXED) == value)
+        return FOHOOK_OK;
+    if (at < h->relro_lo || at >= h->relro_hi) {
+        __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+        return FOHOOK_OK;
+    }
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    void *start = (void *)(at & ~(page - 1));
+    if (mprotect(start, page, PROT_READ | PROT_WRITE) != 0)
+        return fohook_fail(err, FOHOOK_E_PROTECT, "mprotect of the relro page at %p: %s",
+                           start, strerror(errno));
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+    mprotect(start, page, PROT_READ);
+    return FOHOOK_OK;
+}
+
+/* The function a slot leads to: a lazy slot still points into the object's own PLT. */
+static void *fohook_resolve_old(const fohook *h, void *old, const char *funcname)
+{
+    if ((uintptr_t)old >= h->lo && (uintptr_t)old < h->hi)
+        return dlsym(RTLD_DEFAULT, funcname);
+    return old;
+}
+
+static int fohook_is_target(const fohook *h, const struct fohook_reltab *t, size_t i,
+                            const char *funcname, ElfW(Addr) *offset)
+{
+    ElfW(Xword) info;
+    if (t->rela) {
+        const ElfW(Rela) *r = (const ElfW(Rela) *)t->start + i;
+        info = r->r_info;
+        *offset = r->r_offset;
+    } else {
+        const ElfW(Rel) *r = (const ElfW(Rel) *)t->start + i;
+        info = r->r_info;
+        *offset = r->r_offset;
+    }
+    unsigned type = (unsigned)FOHOOK_R_TYPE(info);
+    if (type != FOHOOK_R_JUMP_SLOT && type != FOHOOK_R_GLOB_DAT)
+        return 0;
+    size_t name = h->symtab[FOHOOK_R_SYM(info)].st_name;
+    return name < h->strsz && strcmp(h->strtab + name, funcname) == 0;
+}
+
+int fohook_replace(fohook *h, const char *funcname, void *newfunc, void **oldfunc,
+                   fohook_err *err)
+{
+    int found = 0, rc = FOHOOK_OK;
+    if (h == NULL || funcname == NULL || newfunc == NULL)
+        return fohook_fail(err, FOHOOK_E_INVAL, "fohook_replace needs a handle, a name and a "
+                                                "function");
+    pthread_mutex_lock(&fohook_write_lock);
+    for (int t = 0; t < 2 && rc == FOHOOK_OK; t++) {
+        for (size_t i = 0; i < h->tabs[t].count && rc == FOHOOK_OK; i++) {
+            ElfW(Addr) offset;
+            if (!fohook_is_target(h, &h->tabs[t], i, funcname, &offset))
+                continue;
+            void **slot = (void **)(h->base + offset);
+            void *old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+            if (!found && oldfunc != NULL)
+                *oldfunc = old == newfunc ? NULL : fohook_resolve_old(h, old, funcname);
+            found = 1;
+            rc = fohook_write_slot(h, slot, newfunc, err);
+        }
+    }
+    pthread_mutex_unlock(&fohook_write_lock);
+    if (rc == FOHOOK_OK && !found)
+        return fohook_fail(err, FOHOOK_E_NOT_FOUND, "no GOT slot for '%s'", funcname);
+    return rc;
+}
+
+void fohook_close(fohook *h)
+{
+    free(h);
+}

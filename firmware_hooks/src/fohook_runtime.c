@@ -1,0 +1,240 @@
+/*
+ * The hooked connect(): fast path, policy generations and their safe reclamation.
+ *
+ * Hot path, no lock: one load of the store's generation word (a read-only shared mapping);
+ * when it moved, the first thread to notice loads the new generation (trylock: the others
+ * keep using the policy they have). A call protects the policy it runs with a hazard pointer
+ * in its thread's slot; a replaced policy is retired and freed by a later reload once no slot
+ * points at it.
+ */
+#include "fohook_runtime.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fohook_ctx.h"
+#include "fohook_storeio.h"
+
+#define FOHOOK_SLOTS 512
+#define FOHOOK_RETRY_NS 100000000LL /* re-try a missing store at most every 100 ms */
+
+typedef int (*fohook_connect_fn)(int, const struct sockaddr *, socklen_t);
+
+struct fohook_policy {
+    uint64_t gen;
+    struct fohook_loaded l;
+    struct fohook_policy *next; /* in the retired list */
+};
+
+struct fohook_slot {
+    struct fohook_policy *hazard; /* the policy this thread's call runs, or NULL */
+    int owner;                    /* 1 while a live thread owns the slot */
+} __attribute__((aligned(64)));
+
+static fohook_connect_fn fohook_real_connect;
+static char fohook_store_dir[FOHOOK_PATH_MAX];
+static struct fohook_task fohook_task;
+static uint32_t fohook_pid;
+static struct fohook_store_header *fohook_header;
+static long long fohook_header_retry_at;
+static struct fohook_policy *fohook_current;
+static uint64_t fohook_loaded_gen;
+static struct fohook_policy *fohook_retired;
+static pthread_mutex_t fohook_reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fohook_slot fohook_slots[FOHOOK_SLOTS];
+static pthread_key_t fohook_slot_key;
+static __thread int fohook_my_slot __attribute__((tls_model("initial-exec"))) = -1;
+
+static void fohook_release_slot(void *value)
+{
+    int i = (int)(intptr_t)value - 1;
+    if (i >= 0 && i < FOHOOK_SLOTS)
+        __atomic_store_n(&fohook_slots[i].owner, 0, __ATOMIC_RELEASE);
+}
+
+static struct fohook_slot *fohook_slot(void)
+{
+    if (fohook_my_slot >= 0)
+        return &fohook_slots[fohook_my_slot];
+    for (int i = 0; i < FOHOOK_SLOTS; i++) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&fohook_slots[i].owner, &expected, 1, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+            fohook_my_slot = i;
+            pthread_setspecific(fohook_slot_key, (void *)(intptr_t)(i + 1));
+            return &fohook_slots[i];
+        }
+    }
+    return NULL;
+}
+
+static void fohook_after_fork(void)
+{
+    fohook_pid = (uint32_t)getpid();
+    pthread_mutex_init(&fohook_reload_lock, NULL);
+    for (int i = 0; i < FOHOOK_SLOTS; i++)
+        if (i != fohook_my_slot)
+            fohook_slots[i].owner = 0;
+}
+
+int fohook_runtime_init(void)
+{
+    fohook_real_connect = (fohook_connect_fn)dlsym(RTLD_NEXT, "connect");
+    if (fohook_real_connect == NULL || pthread_key_create(&fohook_slot_key, fohook_release_slot))
+        return -1;
+    const char *dir = getenv("FREEOFFLOAD_STORE");
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/run/freeoffload";
+    if (strlen(dir) >= sizeof fohook_store_dir - 64) {
+        fohook_debug("FREEOFFLOAD_STORE is too long: no policy will run");
+        dir = "";
+    }
+    strcpy(fohook_store_dir, dir);
+    fohook_task_from_env(&fohook_task);
+    fohook_pid = (uint32_t)getpid();
+    pthread_atfork(NULL, NULL, fohook_after_fork);
+    return 0;
+}
+
+static void fohook_free_unused(void)
+{
+    struct fohook_policy **link = &fohook_retired;
+    while (*link != NULL) {
+        struct fohook_policy *p = *link;
+        int used = 0;
+        for (int i = 0; i < FOHOOK_SLOTS && !used; i++)
+            used = __atomic_load_n(&fohook_slots[i].hazard, __ATOMIC_SEQ_CST) == p;
+        if (used) {
+            link = &p->next;
+            continue;
+        }
+        *link = p->next;
+        fohook_store_close_gen(&p->l);
+        free(p);
+    }
+}
+
+static struct fohook_policy *fohook_load(uint64_t *gen)
+{
+    fohook_err err = {0, ""};
+    for (int attempt = 0; attempt < 4; attempt++) {
+        struct fohook_policy *p = calloc(1, sizeof *p);
+        if (p == NULL)
+            return NULL;
+        p->gen = *gen;
+        int rc = fohook_store_open_gen(fohook_store_dir, *gen, 0, &p->l, &err);
+        if (rc == FOHOOK_OK)
+            return p;
+        free(p);
+        uint64_t now = __atomic_load_n(&fohook_header->generation, __ATOMIC_ACQUIRE);
+        if (now == *gen) { /* not a race with a writer: this generation is bad or empty */
+            if (rc != FOHOOK_E_NO_POLICY)
+                fohook_debug("store generation %llu: %s; connect() calls pass unchanged",
+                             (unsigned long long)*gen, fohook_error(&err));
+            return NULL;
+        }
+        *gen = now;
+    }
+    return NULL;
+}
+
+static void fohook_reload(uint64_t gen)
+{
+    if (pthread_mutex_trylock(&fohook_reload_lock) != 0)
+        return; /* another thread is loading: keep using the current policy */
+    if (__atomic_load_n(&fohook_loaded_gen, __ATOMIC_ACQUIRE) != gen) {
+        struct fohook_policy *p = fohook_load(&gen);
+        struct fohook_policy *old = __atomic_exchange_n(&fohook_current, p, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&fohook_loaded_gen, gen, __ATOMIC_RELEASE);
+        if (old != NULL) {
+            old->next = fohook_retired;
+            fohook_retired = old;
+        }
+        fohook_free_unused();
+    }
+    pthread_mutex_unlock(&fohook_reload_lock);
+}
+
+static void fohook_check_store(void)
+{
+    struct fohook_store_header *h = __atomic_load_n(&fohook_header, __ATOMIC_ACQUIRE);
+    if (h == NULL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+        long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (fohook_store_dir[0] == '\0' || now < fohook_header_retry_at)
+            return;
+        fohook_header_retry_at = now + FOHOOK_RETRY_NS;
+        if (fohook_store_map_header(fohook_store_dir, 0, &h, NULL) != FOHOOK_OK)
+            return;
+        struct fohook_store_header *none = NULL;
+        if (!__atomic_compare_exchange_n(&fohook_header, &none, h, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            h = none; /* another thread mapped it first (its mapping is kept: tiny) */
+    }
+    uint64_t gen = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
+    if (gen != __atomic_load_n(&fohook_loaded_gen, __ATOMIC_ACQUIRE))
+        fohook_reload(gen);
+}
+
+/* Run `p` on the call; 1 and the new address in `out` when it rewrote the destination. */
+static int fohook_run(struct fohook_policy *p, int fd, const struct sockaddr *addr,
+                      socklen_t len, struct sockaddr_storage *out, socklen_t *outlen)
+{
+    struct fo_connect_ctx ctx;
+    uint64_t r0 = 0;
+    fovm_error verr;
+    if (fohook_ctx_build(&ctx, &fohook_task, fohook_pid, fd, addr, len) != 0)
+        return 0;
+    if (fovm_exec(p->l.vm, &ctx, sizeof ctx, &r0, &verr) != FOVM_OK) {
+        fohook_debug("policy of generation %llu faulted: %s; connect() passes unchanged",
+                     (unsigned long long)p->gen, verr.msg);
+        return 0;
+    }
+    if (r0 == FO_PASS)
+        return 0;
+    if (r0 != FO_REWRITE) {
+        fohook_debug("policy returned %llu (expected 0 or 1); connect() passes unchanged",
+                     (unsigned long long)r0);
+        return 0;
+    }
+    if (fohook_ctx_apply(&ctx, addr, out, outlen) != 0) {
+        fohook_debug("policy rewrote to a destination this socket cannot use; connect() "
+                     "passes unchanged");
+        return 0;
+    }
+    return 1;
+}
+
+int fohook_runtime_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    int saved_errno = errno;
+    struct sockaddr_storage out;
+    socklen_t outlen = 0;
+    int rewritten = 0;
+    if (addr != NULL && len >= sizeof(sa_family_t) &&
+        (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
+        fohook_check_store();
+        struct fohook_slot *slot;
+        if (__atomic_load_n(&fohook_current, __ATOMIC_ACQUIRE) != NULL &&
+            (slot = fohook_slot()) != NULL && slot->hazard == NULL) { /* NULL: not nested */
+            struct fohook_policy *p;
+            do {
+                p = __atomic_load_n(&fohook_current, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&slot->hazard, p, __ATOMIC_SEQ_CST);
+            } while (p != __atomic_load_n(&fohook_current, __ATOMIC_SEQ_CST));
+            if (p != NULL)
+                rewritten = fohook_run(p, fd, addr, len, &out, &outlen);
+            __atomic_store_n(&slot->hazard, NULL, __ATOMIC_RELEASE);
+        }
+    }
+    errno = saved_errno;
+    if (rewritten)
+        return fohook_real_connect(fd, (const struct sockaddr *)&out, outlen);
+    return fohook_real_connect(fd, addr, len);
+}
