@@ -35,6 +35,10 @@ def clang() -> str:
 @pytest.fixture
 def vm() -> None:
     """Skip (fail in CI) when the VM binding is not built."""
+    need_vm()
+
+
+def need_vm() -> None:
     try:
         from freeoffload.offload_vm import VM  # noqa: F401
     except ImportError as err:
