@@ -1,0 +1,105 @@
+"""Peer authentication: a per-group bearer token (and mTLS when configured).
+
+Every request under ``/v1/`` carries ``Authorization: Bearer TOKEN`` and ``X-FreeOffload-Group:
+GROUP``. An agent accepts its own group's token and, on centers and the cloud, the tokens listed
+under ``tokens`` for other groups. A request without them, or whose token does not belong to the
+group it names, is refused with 401 and logged. ``/healthz`` and ``/metrics`` are open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from .config import AgentConfig
+from .log import event
+
+__all__ = ["GROUP_HEADER", "GROUP_KEY", "auth_headers", "auth_middleware", "client_ssl",
+           "server_ssl"]
+
+GROUP_HEADER = "X-FreeOffload-Group"
+GROUP_KEY = web.RequestKey("peer_group", str)
+OPEN_PATHS = ("/healthz", "/metrics")
+log = logging.getLogger("freeoffload.agent.auth")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def auth_headers(cfg: AgentConfig, group: str | None = None, token: str | None = None
+                 ) -> dict[str, str]:
+    """Headers that authenticate this agent (as ``group``, default its own) to a peer."""
+    group = group or cfg.group
+    token = token if token is not None else (cfg.token if group == cfg.group
+                                             else cfg.tokens.get(group, cfg.token))
+    if not token:
+        return {GROUP_HEADER: group}
+    return {"Authorization": f"Bearer {token}", GROUP_HEADER: group}
+
+
+def _known_tokens(cfg: AgentConfig) -> dict[str, str]:
+    tokens = dict(cfg.tokens)
+    if cfg.token:
+        tokens[cfg.group] = cfg.token
+    return tokens
+
+
+def _check(request: web.Request, tokens: dict[str, str]) -> tuple[str, str]:
+    """(group, "") when the request is authentic, else ("", reason)."""
+    header = request.headers.get("Authorization", "")
+    group = request.headers.get(GROUP_HEADER, "")
+    if not header.startswith("Bearer "):
+        return "", "no bearer token"
+    if not group:
+        return "", f"no {GROUP_HEADER} header"
+    expected = tokens.get(group)
+    if expected is None:
+        return "", f"unknown group {group!r}"
+    if not hmac.compare_digest(header[7:].strip().encode(), expected.encode()):
+        return "", f"wrong token for group {group!r}"
+    return group, ""
+
+
+def auth_middleware(cfg: AgentConfig) -> Middleware:
+    tokens = _known_tokens(cfg)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS or not request.path.startswith("/v1/"):
+            return await handler(request)
+        if not tokens:  # an unauthenticated agent (the embedded default): every peer is ours
+            request[GROUP_KEY] = request.headers.get(GROUP_HEADER, cfg.group)
+            return await handler(request)
+        group, reason = _check(request, tokens)
+        if not group:
+            event(log, "request.refused", logging.WARNING, peer=request.remote,
+                  method=request.method, path=request.path, reason=reason)
+            return web.json_response({"error": f"unauthenticated: {reason}"}, status=401)
+        request[GROUP_KEY] = group
+        return await handler(request)
+
+    return middleware
+
+
+def server_ssl(cfg: AgentConfig) -> ssl.SSLContext | None:
+    """mTLS for the listening side: peers must present a certificate signed by ``tls.ca``."""
+    if cfg.tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=cfg.tls.ca)
+    ctx.load_cert_chain(cfg.tls.cert, cfg.tls.key)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def client_ssl(cfg: AgentConfig) -> ssl.SSLContext | None:
+    """mTLS for the calling side: present our certificate, trust only ``tls.ca``."""
+    if cfg.tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cfg.tls.ca)
+    ctx.load_cert_chain(cfg.tls.cert, cfg.tls.key)
+    ctx.check_hostname = False  # peers are named by address; the CA is ours alone
+    return ctx

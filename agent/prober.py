@@ -1,0 +1,75 @@
+"""The prober: a center times every online member's atomic tasks (the cloud: every center's).
+
+For each node and task Type it sends ``POST /v1/tasks/{type}``; the node's own processing time
+becomes its ``Capability`` for that Type, and the rest of the round trip (the link delay) the
+``Latency`` of the link between the center and the node. The center times itself in-process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from freeoffload.topology import Edge
+
+from freeoffload.errors import AgentError
+
+from .auth import auth_headers
+from .log import event
+from .service import Agent
+from .tasks import TASK_TYPES, run_task
+
+__all__ = ["probe_group", "probe_node"]
+
+log = logging.getLogger("freeoffload.agent.prober")
+DEFAULT_BANDWIDTH_MBIT = 1000.0
+
+
+async def probe_node(agent: Agent, name: str, address: str, group: str) -> dict[str, float]:
+    """Time ``name``'s atomic tasks over HTTP; {"cpu": ms, "io": ms, "link": ms}.
+
+    The cloud calls into a group with that group's token (it holds every group's).
+    """
+    out: dict[str, float] = {}
+    links = []
+    headers = auth_headers(agent.cfg, group) if group in agent.cfg.tokens else None
+    for kind in TASK_TYPES:
+        started = time.perf_counter()
+        answer = await agent.peer.json("POST", address, f"/v1/tasks/{kind}", {}, headers)
+        total_ms = (time.perf_counter() - started) * 1000.0
+        processing = float(answer.get("processing_ms", 0.0))
+        out[kind] = processing
+        links.append(max(total_ms - processing, 0.0))
+        agent.metrics.probe_seconds.labels(name, kind, "processing").set(processing / 1000)
+        agent.metrics.probe_seconds.labels(name, kind, "link").set(links[-1] / 1000)
+    out["link"] = min(links)
+    return out
+
+
+async def probe_group(agent: Agent) -> int:
+    """Probe this agent itself and every online node of its group; how many answered."""
+    cfg = agent.cfg
+    for kind in TASK_TYPES:
+        agent.store.record_probe(cfg.node, kind, await run_task(kind, cfg.task_kib), None)
+    answered = 1
+    centers = set(agent.store.centers.values())
+    for name, entry in list(agent.store.entries.items()):
+        node = entry.node
+        ours = node.group == cfg.group if cfg.role != "cloud" else name in centers
+        if name == cfg.node or not ours or not node.online or not node.address:
+            continue
+        if node.role not in ("edge", "cloud"):
+            continue
+        try:
+            found = await probe_node(agent, name, node.address, node.group)
+        except AgentError as err:
+            event(log, "probe.failed", logging.WARNING, node=name, error=str(err))
+            continue
+        old = agent.store.links.get(Edge(cfg.node, name, 0, 0).pair)
+        bandwidth = old.bandwidth_mbit if old else DEFAULT_BANDWIDTH_MBIT
+        for kind in TASK_TYPES:
+            link = Edge(cfg.node, name, bandwidth, round(found["link"], 3)) \
+                if kind == TASK_TYPES[-1] else None
+            agent.store.record_probe(name, kind, round(found[kind], 3), link)
+        answered += 1
+    return answered

@@ -1,0 +1,192 @@
+"""The agent's state and decisions, independent of how it is served.
+
+:class:`Agent` owns the :class:`~.state.Store`, the metrics, the peer client and the answer to
+an offload query: in this agent's own view first (its group on a center, everything on the
+cloud), then other groups' centers, then the cloud.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from freeoffload.topology import CRMap, Selection, Task, select_target
+
+from freeoffload.errors import AgentError, ConfigError, Location
+
+from ._wire import ReportError, _located
+from .auth import auth_headers, client_ssl
+from .config import AgentConfig
+from .log import event
+from .metrics import Metrics
+from .peers import Peer
+from .state import Store
+
+__all__ = ["Agent", "Answer", "parse_select"]
+
+log = logging.getLogger("freeoffload.agent")
+SCOPES = ("any", "group")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A selection plus where it came from: the JSON of ``POST /v1/select``."""
+
+    node: str | None
+    address: str
+    rule: str
+    level: str
+    latency_ms: float | None
+    answered_by: str
+    rejections: tuple[dict[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"node": self.node, "address": self.address, "rule": self.rule,
+                "level": self.level, "latency_ms": self.latency_ms,
+                "answered_by": self.answered_by, "rejections": list(self.rejections)}
+
+
+def parse_select(body: bytes) -> tuple[Task, str, str, bool]:
+    """(task, from node, scope, explain) from a query body; ReportError (400) if invalid."""
+    from freeoffload.topology.loader import parse_task
+
+    try:
+        doc = json.loads(body)
+    except ValueError as err:
+        raise ReportError(400, f"POST /v1/select: body is not JSON: {err}") from err
+    if not isinstance(doc, dict) or not isinstance(doc.get("task"), dict):
+        raise ReportError(400, "POST /v1/select: expected {\"task\": {...task file fields...}, "
+                               "\"from\": NODE}")
+    unknown = sorted(set(doc) - {"task", "from", "scope", "explain"})
+    if unknown:
+        raise ReportError(400, f"POST /v1/select: unknown field {unknown[0]!r}; expected task, "
+                               "from, scope, explain")
+    scope = doc.get("scope", "any")
+    if scope not in SCOPES:
+        raise ReportError(400, f"POST /v1/select: scope: unknown {scope!r}; expected any, group")
+    try:
+        task = parse_task(_located(doc["task"], Location("POST /v1/select task")),
+                          "POST /v1/select task")
+    except ConfigError as err:
+        raise ReportError(400, str(err)) from err
+    return task, str(doc.get("from") or ""), scope, bool(doc.get("explain", False))
+
+
+def _task_doc(task: Task) -> dict[str, Any]:
+    doc: dict[str, Any] = {"Name": task.name, "Type": task.type, "Sensitive": task.sensitive,
+                           "Urgent": task.urgent,
+                           "Demand": {"CPU": task.demand.cpu_cores,
+                                      "Memory": task.demand.memory_mib,
+                                      "Storage": task.demand.storage_mib}}
+    if task.service is not None:
+        doc["Service"] = {"port": task.service.port, "protocol": task.service.protocol}
+    return doc
+
+
+class Agent:
+    """One agent's view and decisions. ``center``/``peers`` change as discovery finds them."""
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+        self.store = Store(offline_after_s=cfg.offline_after * cfg.report_interval,
+                           snapshot_age=min(0.25, cfg.report_interval / 4))
+        self.metrics = Metrics()
+        self.peer = Peer(auth_headers(cfg), client_ssl(cfg))
+        self.center = cfg.center if cfg.role == "member" else cfg.address
+        self.peers: set[str] = set(cfg.peers)
+        self.cloud = cfg.cloud
+        self.started = time.time()
+
+    # -- queries ----------------------------------------------------------------------------
+    def select_local(self, crmap: CRMap, task: Task, requester: str, explain: bool) -> Answer:
+        if requester not in crmap.nodes:
+            requester = self.cfg.node
+        try:
+            sel = select_target(crmap, task, requester, explain=explain)
+        except ConfigError:  # no node here has a Capability for this Type, or no requester
+            sel = Selection(None, "", "none")
+        node = crmap.nodes.get(sel.node) if sel.node else None
+        return Answer(sel.node, node.address if node else "", sel.rule, sel.level,
+                      sel.latency_ms, self.cfg.node,
+                      tuple({"node": r.node, "reason": r.reason} for r in sel.rejections))
+
+    async def select(self, task: Task, requester: str, scope: str = "any",
+                     explain: bool = False) -> Answer:
+        """Answer a query: this agent's view, then other groups' centers, then the cloud."""
+        crmap = self.store.snapshot()
+        local = self.select_local(crmap, task, requester, explain)
+        own_group = self.cfg.role == "cloud" or local.level == "group"
+        if local.node is not None and (own_group or scope == "group"):
+            return self._count(local)
+        if scope == "group" or self.cfg.role == "cloud":
+            return self._count(local)
+        found = await self._ask_peers(task)
+        if found is None and self.cloud:
+            found = await self._ask(self.cloud, task, requester, "any", "cloud")
+        return self._count(found or local)
+
+    def _count(self, answer: Answer) -> Answer:
+        self.metrics.selects.labels(answer.level if answer.node else "none").inc()
+        return answer
+
+    async def _ask_peers(self, task: Task) -> Answer | None:
+        peers = sorted(self.peers - {self.cfg.address})
+        answers = await asyncio.gather(*(self._ask(p, task, "", "group", "other-group")
+                                         for p in peers))
+        found = [a for a in answers if a is not None and a.node is not None]
+        if not found:
+            return None
+        return min(found, key=lambda a: (a.latency_ms if a.latency_ms is not None
+                                         else float("inf"), a.node or ""))
+
+    async def _ask(self, address: str, task: Task, requester: str, scope: str,
+                   level: str) -> Answer | None:
+        doc = {"task": _task_doc(task), "from": requester, "scope": scope}
+        try:
+            got = await self.peer.json("POST", address, "/v1/select", doc)
+        except AgentError as err:
+            event(log, "select.peer_failed", logging.WARNING, peer=address, error=str(err))
+            return None
+        if not isinstance(got, dict) or not got.get("node"):
+            return None
+        answered_level = str(got.get("level", level))
+        return Answer(str(got["node"]), str(got.get("address", "")), str(got.get("rule", "")),
+                      level if level == "other-group" or answered_level == "group"
+                      else answered_level,
+                      got.get("latency_ms"), str(got.get("answered_by", address)))
+
+    # -- ingest -----------------------------------------------------------------------------
+    def ingest_report(self, body: bytes, group: str | None, peer: str | None) -> dict[str, Any]:
+        try:
+            node, newer = self.store.apply_report(body, "POST /v1/report", group)
+        except ReportError as err:
+            self.metrics.reports.labels("report", "refused").inc()
+            event(log, "report.refused", logging.WARNING, peer=peer, status=err.status,
+                  reason=err.message.splitlines()[0])
+            raise
+        self.metrics.reports.labels("report", "accepted" if newer else "stale").inc()
+        return {"accepted": True, "node": node.name, "newer": newer,
+                "center": self.cfg.node, "interval": self.cfg.report_interval}
+
+    def ingest_summary(self, body: bytes, group: str | None, peer: str | None) -> dict[str, Any]:
+        try:
+            changed = self.store.apply_summary(body, "POST /v1/summary", group)
+        except ReportError as err:
+            self.metrics.reports.labels("summary", "refused").inc()
+            event(log, "summary.refused", logging.WARNING, peer=peer, status=err.status,
+                  reason=err.message.splitlines()[0])
+            raise
+        self.metrics.reports.labels("summary", "accepted").inc()
+        return {"accepted": True, "changed": changed}
+
+    def sweep(self) -> None:
+        result = self.store.sweep()
+        for name in result.offline:
+            event(log, "node.offline", logging.WARNING, node=name,
+                  after_s=self.store.offline_after_s)
+        self.metrics.nodes.labels("online").set(result.online)
+        self.metrics.nodes.labels("offline").set(len(self.store.entries) - result.online)

@@ -1,0 +1,180 @@
+"""What an agent knows: node records and links merged from reports, with liveness.
+
+A center holds its group's members; the cloud holds every group (merged from group summaries).
+Reports are validated completely before anything changes (:class:`ReportError` otherwise); newer
+reports win (a node's ``Updated`` time); a node not heard from for ``offline_after`` report
+intervals is marked offline but its record is kept. Selections read a snapshot :class:`CRMap`
+rebuilt at most every ``snapshot_age`` seconds, so a burst of reports does not make every query
+rebuild the routing graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from freeoffload.topology import CRMap, Edge, Node
+
+from ._wire import ReportError, parse_report, parse_summary
+
+__all__ = ["ReportError", "Store", "Sweep"]
+
+
+@dataclass
+class _Entry:
+    node: Node
+    seen: float  # monotonic time of the last report (or summary) that carried it
+    via: str  # "report" (from the node itself) or the group whose summary carried it
+
+
+@dataclass(frozen=True)
+class Sweep:
+    offline: list[str]
+    online: int
+
+
+class Store:
+    """Node records and links of one agent's view, keyed by name and by node pair."""
+
+    def __init__(self, offline_after_s: float, snapshot_age: float = 0.25,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.offline_after_s = offline_after_s
+        self.snapshot_age = snapshot_age
+        self.clock = clock
+        self.entries: dict[str, _Entry] = {}
+        self.links: dict[tuple[str, str], Edge] = {}
+        self.measured: dict[str, dict[str, float]] = {}  # prober: name -> Type -> ms
+        self.centers: dict[str, str] = {}  # group -> its center's node name (the cloud's view)
+        self.version = 0
+        self._snap: CRMap | None = None
+        self._snap_version = -1
+        self._snap_time = -math.inf
+
+    # -- ingest -----------------------------------------------------------------------------
+    def apply_report(self, body: bytes, source: str, group: str | None) -> tuple[Node, bool]:
+        """Merge one node report; (the node, whether it was newer than what we had).
+
+        ``group`` is the authenticated sender's group: a report for a node of another group is
+        refused. Raises ReportError (nothing changed) for anything invalid.
+        """
+        node, links = parse_report(body, source)
+        if group is not None and node.group and node.group != group:
+            raise ReportError(403, f"report for node {node.name!r} of group {node.group!r} "
+                                   f"sent with the token of group {group!r}")
+        return node, self._merge(node, links, "report")
+
+    def apply_summary(self, body: bytes, source: str, group: str | None) -> int:
+        """Merge a group summary (a center's map); returns how many nodes were newer."""
+        summary_group, center, nodes, links = parse_summary(body, source)
+        if group is not None and summary_group != group:
+            raise ReportError(403, f"summary of group {summary_group!r} sent with the token "
+                                   f"of group {group!r}")
+        self.centers[summary_group] = center
+        changed = 0
+        for node in nodes:
+            mine = [e for e in links if node.name in e.pair]
+            changed += self._merge(node, mine, summary_group)
+        return changed
+
+    def _merge(self, node: Node, links: Iterable[Edge], via: str) -> bool:
+        now = self.clock()
+        old = self.entries.get(node.name)
+        if old is not None and old.node.updated is not None and node.updated is not None \
+                and node.updated < old.node.updated:
+            return False  # an older report arriving late: newer wins
+        if via != "report" and old is not None and old.via == "report":
+            via = "report"  # our own member: a summary does not take it over
+        if via == "report":
+            node = dataclasses.replace(node, online=True)
+        measured = self.measured.get(node.name)
+        if measured:
+            node = dataclasses.replace(node, capability={**node.capability, **measured})
+        self.entries[node.name] = _Entry(node, now, via)
+        for edge in links:
+            self.links[edge.pair] = edge
+        self.version += 1
+        return True
+
+    def record_probe(self, name: str, task_type: str, processing_ms: float,
+                     link: Edge | None) -> None:
+        """The prober's measurement: ``name``'s Capability for ``task_type`` and its link."""
+        self.measured.setdefault(name, {})[task_type] = processing_ms
+        entry = self.entries.get(name)
+        if entry is not None:
+            entry.node = dataclasses.replace(
+                entry.node, capability={**entry.node.capability, task_type: processing_ms})
+        if link is not None:
+            self.links[link.pair] = link
+        self.version += 1
+
+    # -- liveness ---------------------------------------------------------------------------
+    def sweep(self) -> Sweep:
+        """Mark offline every node silent for ``offline_after_s``; list the newly offline."""
+        now = self.clock()
+        newly = []
+        for name, entry in self.entries.items():
+            if entry.node.online and now - entry.seen > self.offline_after_s:
+                entry.node = dataclasses.replace(entry.node, online=False)
+                newly.append(name)
+        if newly:
+            self.version += 1
+        online = sum(1 for e in self.entries.values() if e.node.online)
+        return Sweep(newly, online)
+
+    def put_local(self, node: Node, links: Iterable[Edge] = ()) -> None:
+        """Record this agent's own node (it is always fresh)."""
+        self._merge(dataclasses.replace(node, online=True), links, "report")
+
+    # -- views ------------------------------------------------------------------------------
+    def node(self, name: str) -> Node | None:
+        entry = self.entries.get(name)
+        return entry.node if entry else None
+
+    def age(self, name: str) -> float | None:
+        entry = self.entries.get(name)
+        return None if entry is None else self.clock() - entry.seen
+
+    def crmap(self, group: str | None = None) -> CRMap:
+        """A fresh CR-map of every node (or one group's, plus the clouds) and their links."""
+        nodes = {name: e.node for name, e in self.entries.items()
+                 if group is None or e.node.group == group or e.node.role == "cloud"}
+        edges = [e for e in self.links.values()
+                 if e.start_node in nodes and e.end_node in nodes]
+        return CRMap(nodes, edges, "<agent>")
+
+    def snapshot(self) -> CRMap:
+        """The whole view for selection, rebuilt when changed and older than snapshot_age."""
+        now = self.clock()
+        if self._snap is None or (self._snap_version != self.version
+                                  and now - self._snap_time >= self.snapshot_age):
+            self._snap = self.crmap()
+            self._snap_version = self.version
+            self._snap_time = now
+        return self._snap
+
+    def groups(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, entry in sorted(self.entries.items()):
+            out.setdefault(entry.node.group, []).append(name)
+        return out
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        """The JSON answer of ``GET /v1/nodes/{name}``."""
+        from ._wire import node_record
+
+        entry = self.entries.get(name)
+        if entry is None:
+            return None
+        record = node_record(entry.node)
+        links = [edge_record(e) for e in self.links.values() if name in e.pair]
+        return {"node": record, "links": links, "last_report_age_s": round(
+            self.clock() - entry.seen, 3), "via": entry.via}
+
+
+def edge_record(edge: Edge) -> dict[str, Any]:
+    return {"StartNode": edge.start_node, "EndNode": edge.end_node,
+            "BandWidth": edge.bandwidth_mbit, "Latency": edge.latency_ms}
