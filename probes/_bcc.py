@@ -169,7 +169,7 @@ def _compile(spec: ProbeSpec, text: str, cflags: list[str]) -> Any:
     except ImportError as err:
         raise ProbeError(f"probe {spec.name}: bcc is not importable: {err}") from err
     try:
-        return BPF(text=text, cflags=cflags)
+        return BPF(text=text.encode(), cflags=cflags)
     except Exception as err:  # bcc raises bare Exception with its message
         raise ProbeError(f"probe {spec.name}: {spec.source.name}: {err}") from err
 
@@ -198,8 +198,9 @@ def _check_maps(spec: ProbeSpec, bpf: Any) -> dict[str, MapReader]:
     for name in sorted(names - {m.name for m in spec.metrics} - set(spec.internal)):
         problems.append(Problem(_loc(where), "metrics", f"map '{name}' of {spec.source.name} "
                                 "is not described", "add it to metrics or internal"))
+    source = spec.source.read_text()
     for name in spec.internal:
-        if name not in names:
+        if name not in names and name not in source:
             problems.append(Problem(_loc(where), "internal",
                                     f"{spec.source.name} has no map '{name}'"))
     readers = {}

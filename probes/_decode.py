@@ -52,7 +52,7 @@ class Decoder:
         self.metric = metric
         fmt = "".join(f"{f.size}s" if "[" in f.type else _FORMATS[f.type] for f in metric.key)
         self._key = struct.Struct("=" + fmt)
-        self._value = struct.Struct("=QQ" if metric.value == "sum_count" else "=Q")
+        self._value = struct.Struct("=Q" if metric.value == "u64" else "=QQ")
         self._devices: dict[int, str] = {}
         self._fields: list[tuple[int, Callable[[object], Label]]] = []
         bucket = None
@@ -84,7 +84,7 @@ class Decoder:
         scale = self.metric.scale
         fields = self._fields
         bucket = self._bucket
-        pair = self.metric.value == "sum_count"
+        pair = self.metric.value != "u64"
         for key, value in zip(self._key.iter_unpack(keys), self._value.iter_unpack(values),
                               strict=True):
             labels: tuple[Label, ...] = tuple(dec(key[i]) for i, dec in fields)

@@ -79,6 +79,7 @@ class EbpfCollector:
         for reader, decoder in self._decoders:
             keys, values = reader.read()
             out[reader.name] = decoder.decode(keys, values)
+        _add_running(out, time.clock_gettime_ns(time.CLOCK_MONOTONIC))
         return out
 
     def sample(self) -> Sample:
@@ -108,6 +109,19 @@ class EbpfCollector:
         percent = min(100.0, total / interval / self._capacity * 100.0)
         runq = _histogram(changes.get("cpu_runq_latency_seconds", {}))
         return CpuSample(percent, per_cpu, self._capacity, runq)
+
+
+def _add_running(snaps: dict[str, Snapshot], now_ns: int) -> None:
+    """Count the runs in progress: busy time is closed at each switch, so a task that has run
+    since the last switch adds ``now - since`` (bpf_ktime_get_ns is CLOCK_MONOTONIC)."""
+    busy = snaps.get("cpu_busy_seconds_total")
+    states = snaps.get("cpu_running_since_seconds")
+    if busy is None or states is None:
+        return
+    for labels, state in states.items():
+        if isinstance(state, tuple) and state[1] and 0 < state[0] <= now_ns:
+            closed = busy.get(labels, 0)
+            busy[labels] = (closed if isinstance(closed, int) else 0) + now_ns - state[0]
 
 
 def _histogram(snap: Snapshot) -> dict[float, int]:

@@ -12,7 +12,7 @@ its name (= the BPF map's name), type, unit, scale and the layout of its key, fi
         help: time each CPU ran tasks
         key:
           - {name: cpu, type: u32, decoder: cpu}
-        value: u64                        # u64 | sum_count (struct {u64 sum; u64 count})
+        value: u64                        # u64 | sum_count | since_running (2 x u64)
     internal: [cpu_last_switch]           # maps used only inside the kernel
 
 Fields whose name starts with ``_`` are padding. A histogram's key has exactly one field with
@@ -44,7 +44,7 @@ __all__ = [
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 TYPES = ("counter", "gauge", "histogram")
-VALUES = {"u64": 8, "sum_count": 16}
+VALUES = {"u64": 8, "sum_count": 16, "since_running": 16}
 DECODERS = ("int", "cpu", "log2", "dev", "string", "inet", "enum")
 _SCALARS = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 _ARRAY = re.compile(r"^(char|u8)\[([1-9][0-9]{0,3})\]$")

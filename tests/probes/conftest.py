@@ -1,0 +1,164 @@
+"""Real load for the probes: cgroups, network namespaces over a veth pair, traffic between them.
+
+Everything made here is removed again on teardown, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import need
+from freeoffload.probes._features import ebpf_off_reason
+from freeoffload.probes._scope import cgroup2_root
+
+SERVER = r"""
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], int(sys.argv[2])))
+srv.listen(4)
+print("ready", flush=True)
+for _ in range(int(sys.argv[3])):
+    conn, _ = srv.accept()
+    total = 0
+    while True:
+        data = conn.recv(1 << 16)
+        if not data:
+            break
+        total += len(data)
+    conn.close()
+    print(total, flush=True)
+"""
+
+CLIENT = r"""
+import socket, sys, time
+conn = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+chunk = b"x" * 65536
+limit, seconds = int(sys.argv[3]), float(sys.argv[4])
+sent, end = 0, time.monotonic() + seconds
+while sent < limit and (seconds <= 0 or time.monotonic() < end):
+    n = min(len(chunk), limit - sent)
+    conn.sendall(chunk[:n])
+    sent += n
+conn.shutdown(socket.SHUT_WR)
+conn.recv(1)
+conn.close()
+print(sent, flush=True)
+"""
+
+
+@pytest.fixture
+def bpf(root: None) -> None:
+    reason = ebpf_off_reason()
+    need(reason is None, f"eBPF is off: {reason}")
+
+
+@pytest.fixture
+def cgroup() -> Iterator[Path]:
+    """A fresh cgroup v2 directory; its processes are killed and it is removed afterwards."""
+    base = cgroup2_root()
+    need(base is not None, "needs a cgroup v2 hierarchy")
+    assert base is not None
+    path = base / f"fo-probes-test-{os.getpid()}-{time.monotonic_ns()}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        _empty_cgroup(path)
+
+
+def _empty_cgroup(path: Path) -> None:
+    for _ in range(50):
+        pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+    path.rmdir()
+
+
+def join_cgroup(path: Path) -> None:
+    """A preexec_fn body: move the child into ``path`` before it runs the program."""
+    (path / "cgroup.procs").write_text(str(os.getpid()))
+
+
+@dataclass
+class NetPair:
+    """Two namespaces joined by a veth pair: ``a`` (addr_a) and ``b`` (addr_b)."""
+
+    a: str
+    b: str
+    addr_a: str
+    addr_b: str
+    if_a: str
+    if_b: str
+
+    def run(self, ns: str, code: str, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code, *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def transfer(self, nbytes: int, seconds: float = 0.0, port: int = 5201) -> tuple[int, int]:
+        """Send up to ``nbytes`` from a to b, for at most ``seconds`` if given: (sent, received)."""
+        server = self.run(self.b, SERVER, self.addr_b, str(port), "1")
+        try:
+            assert server.stdout is not None
+            assert server.stdout.readline().strip() == "ready", server.stderr
+            client = self.run(self.a, CLIENT, self.addr_b, str(port), str(nbytes), str(seconds))
+            out, err = client.communicate(timeout=120)
+            assert client.returncode == 0, err
+            received = server.stdout.readline().strip()
+            return int(out.strip()), int(received)
+        finally:
+            server.kill()
+            server.wait()
+
+    def shape(self, rate: str) -> None:
+        """A token bucket on a's side of the link: a sends at most ``rate``."""
+        from pyroute2 import NetNS
+
+        with NetNS(self.a) as ns:
+            index = ns.link_lookup(ifname=self.if_a)[0]
+            ns.tc("add", "tbf", index, rate=rate, burst=32 * 1024, latency="100ms")
+
+
+@pytest.fixture
+def netpair(root: None) -> Iterator[NetPair]:
+    from pyroute2 import NetNS, netns
+
+    tag = f"{os.getpid() % 10000}{time.monotonic_ns() % 1000}"
+    pair = NetPair(f"fopr-{tag}-a", f"fopr-{tag}-b", "10.231.7.1", "10.231.7.2",
+                   f"fpa{tag}"[:15], f"fpb{tag}"[:15])
+    netns.create(pair.a)
+    try:
+        netns.create(pair.b)
+        try:
+            with NetNS(pair.a) as ns:
+                ns.link("add", ifname=pair.if_a, kind="veth", peer=pair.if_b)
+                peer = ns.link_lookup(ifname=pair.if_b)[0]
+                ns.link("set", index=peer, net_ns_fd=pair.b)
+                index = ns.link_lookup(ifname=pair.if_a)[0]
+                ns.addr("add", index=index, address=pair.addr_a, prefixlen=24)
+                ns.link("set", index=index, state="up")
+                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+            with NetNS(pair.b) as ns:
+                index = ns.link_lookup(ifname=pair.if_b)[0]
+                ns.addr("add", index=index, address=pair.addr_b, prefixlen=24)
+                ns.link("set", index=index, state="up")
+                ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
+            yield pair
+        finally:
+            netns.remove(pair.b)
+    finally:
+        netns.remove(pair.a)

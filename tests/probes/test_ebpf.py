@@ -1,0 +1,123 @@
+"""The eBPF collectors under real load on the running kernel (root, bcc)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from freeoffload.probes import open_collector
+from freeoffload.probes._ebpf import EbpfCollector
+from freeoffload.probes._scope import resolve_scope, scope_usage_seconds
+from freeoffload.probes.record import RecordBuilder
+
+from .conftest import NetPair, join_cgroup
+
+pytestmark = [pytest.mark.root, pytest.mark.bpf]
+
+SPIN = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\n" \
+       "while time.monotonic() < end: pass\n"
+
+
+def _realtime(cgroup: Path) -> None:
+    """In the child: join the cgroup and run round-robin real-time, so that other load on a
+    shared machine cannot keep the spinner from a core (the kernel still caps it at 95%)."""
+    join_cgroup(cgroup)
+    os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+
+
+def test_a_cpu_spinner_in_a_cgroup_is_seen_busy_on_a_core(bpf: None, cgroup: Path) -> None:
+    scope = resolve_scope(cgroup)
+    with EbpfCollector(scope) as collector:
+        spinner = subprocess.Popen([sys.executable, "-c", SPIN, "3"],
+                                   preexec_fn=lambda: _realtime(cgroup))
+        time.sleep(0.5)
+        collector.sample()
+        before = scope_usage_seconds(scope)
+        time.sleep(2.0)
+        sample = collector.sample()
+        after = scope_usage_seconds(scope)
+        spinner.wait()
+    assert before is not None and after is not None
+    truth = (after - before) / sample.interval  # cores, from the kernel's own accounting
+    seen = sample.cpu.percent / 100.0 * sample.cpu.capacity_cores
+    assert sample.mode == "ebpf" and sample.scope == str(cgroup)
+    assert seen == pytest.approx(truth, rel=0.1), (seen, truth)
+    assert seen >= 0.8, f"spinner seen at {seen:.2f} of a core (cpu.stat: {truth:.2f})"
+    assert sample.tasks == 1
+
+
+def test_dd_to_a_file_is_counted_in_bytes(bpf: None, cgroup: Path, tmp_path: Path) -> None:
+    size = 32 * 1024 * 1024
+    with EbpfCollector(resolve_scope(cgroup)) as collector:
+        collector.sample()
+        subprocess.run(["dd", "if=/dev/zero", f"of={tmp_path / 'data'}", "bs=1M",
+                        f"count={size >> 20}", "oflag=direct", "conv=fsync", "status=none"],
+                       check=True, preexec_fn=lambda: join_cgroup(cgroup))
+        sample = collector.sample()
+    written = sum(d.write_bytes for d in sample.disks.values())
+    writes = sum(d.writes for d in sample.disks.values())
+    assert written == pytest.approx(size, rel=0.05)
+    assert writes >= 1
+    assert all(d.latency_seconds is not None and d.latency_seconds > 0
+               for d in sample.disks.values() if d.writes)
+
+
+def test_tcp_over_a_veth_pair_counts_bytes_peer_and_rtt(bpf: None, netpair: NetPair) -> None:
+    size = 16 * 1024 * 1024
+    with EbpfCollector() as collector:
+        collector.sample()
+        sent, received = netpair.transfer(size)
+        time.sleep(0.2)
+        sample = collector.sample()
+    assert sent == received == size
+    to_b = sample.peers[netpair.addr_b]
+    from_a = sample.peers[netpair.addr_a]
+    assert to_b.sent_bytes == pytest.approx(size, rel=0.05)
+    assert from_a.received_bytes == pytest.approx(size, rel=0.05)
+    assert to_b.rtt_seconds is not None and 0 < to_b.rtt_seconds < 0.1
+    assert to_b.connects == 1 and to_b.connect_seconds is not None
+    link = sample.interfaces[netpair.if_a]
+    # The link carries the payload plus headers, in GSO segments of up to 64 KiB.
+    assert link.tx_bytes == pytest.approx(size, rel=0.05) and link.tx_packets > 0
+    assert sample.interfaces[netpair.if_b].rx_bytes == pytest.approx(size, rel=0.05)
+    builder = RecordBuilder("edge-a", names={netpair.addr_b: "edge-b"})
+    builder.add(sample)
+    edges = builder.edges()
+    assert [e["EndNode"] for e in edges if e["EndNode"] == "edge-b"] == ["edge-b"]
+    edge = next(e for e in edges if e["EndNode"] == "edge-b")
+    assert edge["BandWidth"] > 0 and edge["Latency"] > 0
+
+
+def _throughput(netpair: NetPair, seconds: float, port: int) -> float:
+    """Mbit/s the collector sees a send to b for ``seconds``."""
+    with EbpfCollector() as collector:
+        collector.sample()
+        netpair.transfer(1 << 40, seconds, port)
+        sample = collector.sample()
+    sent = sample.peers[netpair.addr_b].sent_bytes or 0
+    return sent * 8 / seconds / 1e6
+
+
+def test_a_shaped_link_moves_the_throughput_seen(bpf: None, netpair: NetPair) -> None:
+    free = _throughput(netpair, 1.0, 5202)
+    netpair.shape("8mbit")
+    shaped = _throughput(netpair, 3.0, 5203)
+    # The socket buffer fills at once, then TBF lets 8 Mbit/s through.
+    assert 4.0 < shaped < 14.0, shaped
+    assert free > 5 * shaped, (free, shaped)
+
+
+def test_auto_mode_picks_ebpf_as_root(bpf: None) -> None:
+    collector = open_collector()
+    try:
+        time.sleep(0.2)
+        sample = collector.sample()
+    finally:
+        collector.close()
+    assert sample.mode == "ebpf" and sample.reason == ""
+    assert len(sample.cpu.per_cpu) == os.cpu_count()
+    assert sample.cpu.runq_latency  # the scheduler ran something in 0.2 s
