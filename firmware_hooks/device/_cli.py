@@ -1,0 +1,28 @@
+"""``freeoffload device``: the device daemon (signed policies and map updates over HTTP)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .server import serve
+
+    return serve(load_config(args.config))
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "device",
+        help="run the device daemon that accepts signed policies and map updates",
+        description="Accept signed offload policies and map updates from this device's edge "
+        "or center over HTTP (PUT /v1/policy, PUT /v1/maps/{map}, GET /v1/status), verify "
+        "them and install them into the policy store hooked programs read.",
+    )
+    parser.add_argument("--config", default="/etc/freeoffload/device.yaml", metavar="FILE",
+                        help="the daemon's YAML configuration (default: %(default)s)")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,129 @@
+"""The device daemon's HTTP API (aiohttp).
+
+``PUT /v1/policy`` (body: a signed ``.fop``), ``PUT /v1/maps/{map}`` (body: a signed map
+update), ``GET /v1/status``. Answers are JSON; a refusal is 4xx ``{"error": "..."}`` with one
+clear reason: 400 unreadable, 403 not signed by a trusted key, 409 a replay or older version
+(or no policy yet), 413 too large, 422 the program or its maps do not pass. Pushes are
+applied one at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from freeoffload.errors import FreeOffloadError
+
+from .config import DeviceConfig
+from .core import Device, RefusedError
+
+__all__ = ["make_app", "serve"]
+
+_DEVICE: web.AppKey[Device] = web.AppKey("device", Device)
+_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("lock", asyncio.Lock)
+
+
+def _error(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+async def _apply(request: web.Request, what: str,
+                 action: Callable[[bytes], dict[str, Any]]) -> web.Response:
+    device = request.app[_DEVICE]
+    limit = device.config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        err = RefusedError(413, f"the body is {request.content_length} bytes; this device "
+                           f"takes at most {limit} (max_body_bytes)")
+        device.refuse(what, err)
+        return _error(err.status, err.reason)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        err = RefusedError(413, f"the body is larger than {limit} bytes (max_body_bytes)")
+        device.refuse(what, err)
+        return _error(err.status, err.reason)
+    if not body:
+        err = RefusedError(400, "the body is empty: send the signed file's bytes")
+        device.refuse(what, err)
+        return _error(err.status, err.reason)
+    async with request.app[_LOCK]:
+        try:
+            answer = await asyncio.to_thread(action, body)
+        except RefusedError as err:
+            device.refuse(what, err)
+            return _error(err.status, err.reason)
+        except FreeOffloadError as err:  # the store or the disk failed: not the sender's fault
+            print(f"freeoffload device: {what} failed: {err}", file=sys.stderr, flush=True)
+            return _error(500, f"the device could not apply it: {err}")
+    return web.json_response(answer)
+
+
+async def _put_policy(request: web.Request) -> web.Response:
+    return await _apply(request, "policy", request.app[_DEVICE].install_policy)
+
+
+async def _put_map(request: web.Request) -> web.Response:
+    name = request.match_info["map"]
+    device = request.app[_DEVICE]
+    return await _apply(request, f"map {name}", lambda body: device.update_map(name, body))
+
+
+async def _status(request: web.Request) -> web.Response:
+    return web.json_response(await asyncio.to_thread(request.app[_DEVICE].status))
+
+
+async def _not_allowed(request: web.Request) -> web.Response:
+    return _error(405, f"{request.method} {request.path} is not part of the device API; "
+                  "use PUT /v1/policy, PUT /v1/maps/{map} or GET /v1/status")
+
+
+def make_app(device: Device) -> web.Application:
+    app = web.Application(client_max_size=device.config.max_body_bytes)
+    app[_DEVICE] = device
+    app[_LOCK] = asyncio.Lock()
+    app.router.add_put("/v1/policy", _put_policy)
+    app.router.add_put("/v1/maps/{map}", _put_map)
+    app.router.add_get("/v1/status", _status)
+    app.router.add_route("*", "/v1/{tail:.*}", _not_allowed)
+    return app
+
+
+async def _serve(config: DeviceConfig, on_ready: Callable[[str], Awaitable[None] | None]) -> None:
+    device = await asyncio.to_thread(Device, config)
+    print(f"freeoffload device: {device.restored}", file=sys.stderr, flush=True)
+    runner = web.AppRunner(make_app(device), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    bound = runner.addresses
+    host, port = (bound[0][0], bound[0][1]) if bound else (config.host, config.port)
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    result = on_ready(f"http://{shown}:{port}")
+    if result is not None:
+        await result
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(config: DeviceConfig) -> int:
+    """Runs the daemon until SIGINT/SIGTERM; prints ``listening on URL`` once it accepts."""
+    def ready(url: str) -> None:
+        print(f"freeoffload device: listening on {url}", flush=True)
+
+    try:
+        asyncio.run(_serve(config, ready))
+    except OSError as err:
+        raise FreeOffloadError(f"device: cannot listen on {config.host}:{config.port}: "
+                               f"{err.strerror}") from err
+    return 0
