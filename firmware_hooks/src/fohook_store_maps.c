@@ -84,7 +84,8 @@ static int fohook_lay_out_map(const char *dir, const char *tmpdir, uint64_t prev
     if (!fohook_valid_name(info.name))
         return fohook_fail(err, FOHOOK_E_POLICY, "map name '%s' cannot be a file name", info.name);
     size_t size = fovm_map_storage_size(&info);
-    snprintf(path, sizeof path, "%s/maps/%s", tmpdir, info.name);
+    if (snprintf(path, sizeof path, "%s/maps/%s", tmpdir, info.name) >= (int)sizeof path)
+        return fohook_fail(err, FOHOOK_E_INVAL, "store path too long: %s", tmpdir);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     void *mem = MAP_FAILED;
     if (fd >= 0 && ftruncate(fd, (off_t)size) == 0)
@@ -125,8 +126,8 @@ static int fohook_lay_out(const char *dir, const char *tmpdir, uint64_t prev, un
         return fohook_fail(err, FOHOOK_E_POLICY, "policy refused: %s", verr.msg);
     }
     size_t n = fovm_map_count(vm);
-    snprintf(path, sizeof path, "%s/meta", tmpdir);
-    FILE *meta = fopen(path, "ae");
+    FILE *meta = snprintf(path, sizeof path, "%s/meta", tmpdir) < (int)sizeof path
+                     ? fopen(path, "ae") : NULL;
     int rc = meta == NULL ? fohook_fail(err, FOHOOK_E_IO, "cannot append to %s", path)
              : n > FOHOOK_STORE_MAX_MAPS
                  ? fohook_fail(err, FOHOOK_E_POLICY, "policy has %zu maps, at most %d allowed", n,

@@ -139,6 +139,13 @@ static int fohook_attach_map(const char *dir, uint64_t gen, int writable, fovm_m
     return FOHOOK_OK;
 }
 
+/* bpf_trace_printk of a policy in a hooked program: a debug line. */
+static void fohook_trace(void *user, const char *text, size_t len)
+{
+    (void)user;
+    fohook_debug("policy: %.*s", (int)(len > 256 ? 256 : len), text);
+}
+
 int fohook_store_open_gen(const char *dir, uint64_t gen, int writable, struct fohook_loaded *l,
                           fohook_err *err)
 {
@@ -161,6 +168,8 @@ int fohook_store_open_gen(const char *dir, uint64_t gen, int writable, struct fo
         return fohook_fail(err, FOHOOK_E_POLICY, "policy of generation %llu: %s",
                            (unsigned long long)gen, verr.msg);
     }
+    if (!writable && fohook_debug_on)
+        fovm_set_trace(l->vm, fohook_trace, NULL);
     size_t n = fovm_map_count(l->vm);
     if (n > FOHOOK_STORE_MAX_MAPS)
         rc = fohook_fail(err, FOHOOK_E_POLICY, "policy has %zu maps, at most %d allowed", n,

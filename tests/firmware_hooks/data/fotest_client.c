@@ -1,6 +1,7 @@
 /* A test client for the connect() hook, built with each linker setting a GOT hook must
  * survive. Usage: fotest_client HOST PORT [COUNT [THREADS [LIBRARY]]]
- * Each of THREADS threads makes COUNT connections and prints each server banner on a line;
+ * Each of THREADS threads makes COUNT connections (COUNT 0: until stdin reaches end of file)
+ * and prints each server banner on a line ("FAILED" for a failed connection);
  * with LIBRARY, the connections are made by fotest_connect() in LIBRARY, loaded with dlopen()
  * after start-up (a bare name is looked up in the client's RUNPATH). Exit 1 on any failure. */
 #include <dlfcn.h>
@@ -15,6 +16,7 @@ typedef int (*connect_fn)(const char *, int, char *, size_t);
 static const char *host;
 static int port, count;
 static connect_fn do_connect = fotest_connect;
+static volatile int stop;
 static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void *worker(void *arg)
@@ -22,7 +24,7 @@ static void *worker(void *arg)
     char banner[128];
     long failures = 0;
     (void)arg;
-    for (int i = 0; i < count; i++) {
+    for (int i = 0; count == 0 ? !stop : i < count; i++) {
         int rc = do_connect(host, port, banner, sizeof banner);
         pthread_mutex_lock(&out_lock);
         if (rc == 0)
@@ -57,6 +59,11 @@ int main(int argc, char **argv)
         return 2;
     for (int t = 0; t < threads; t++)
         pthread_create(&tids[t], NULL, worker, NULL);
+    if (count == 0) {
+        while (getchar() != EOF)
+            ;
+        stop = 1;
+    }
     for (int t = 0; t < threads; t++) {
         void *r;
         pthread_join(tids[t], &r);
