@@ -123,11 +123,10 @@ def test_member_that_stops_reporting_is_offline_after_three_intervals() -> None:
 
             await wait_for(online)
             await daemons[1].stop()
-            stopped = asyncio.get_running_loop().time()
             await wait_for(lambda: _not(online), timeout=3 * INTERVAL + 2)
-            waited = asyncio.get_running_loop().time() - stopped
-            assert waited >= 3 * INTERVAL * 0.9
             _, doc = await get_json(f"{base}/v1/nodes/g1m1", hdr)
+            # offline once silent for 3 intervals, not before, and promptly after
+            assert 3 * INTERVAL <= doc["last_report_age_s"] < 3 * INTERVAL + 1.5
             assert doc["node"]["Resource"]["memory_used"] > 0  # its data is kept
             _, doc = await get_json(f"{base}/v1/nodes/g1m2", hdr)
             assert doc["node"]["Online"]
