@@ -301,10 +301,10 @@ def _field(item: LocMap, where: str, problems: list[Problem]) -> KeyField | None
                               or not all(isinstance(v, str) for v in values)):
         problems.append(Problem(item.value_loc("values") if "values" in item else item.loc,
                                 f"{where}values", "an enum field needs a list of label strings"))
-    if decoder in ("string", "inet") and not match:
+    if decoder in ("string", "inet") and size and not match:
         problems.append(Problem(item.value_loc("type"), f"{where}type",
                                 f"the {decoder} decoder reads an array field, got {ctype!r}"))
-    if decoder == "inet" and size != 16:
+    if decoder == "inet" and match and size != 16:
         problems.append(Problem(item.value_loc("type"), f"{where}type",
                                 "the inet decoder reads u8[16] (IPv4 as ::ffff:a.b.c.d)"))
     if len(problems) > before or decoder is None:

@@ -13,8 +13,10 @@ from freeoffload.probes import open_collector
 from freeoffload.probes._ebpf import EbpfCollector
 from freeoffload.probes._scope import resolve_scope, scope_usage_seconds
 from freeoffload.probes.record import RecordBuilder
+from freeoffload.topology import load_topology_text
 
 from .conftest import NetPair, join_cgroup
+from .test_record import as_crmap
 
 pytestmark = [pytest.mark.root, pytest.mark.bpf]
 
@@ -90,6 +92,9 @@ def test_tcp_over_a_veth_pair_counts_bytes_peer_and_rtt(bpf: None, netpair: NetP
     assert [e["EndNode"] for e in edges if e["EndNode"] == "edge-b"] == ["edge-b"]
     edge = next(e for e in edges if e["EndNode"] == "edge-b")
     assert edge["BandWidth"] > 0 and edge["Latency"] > 0
+    others = sorted({e["EndNode"] for e in edges} - {"edge-b"})
+    crmap = load_topology_text(as_crmap(builder.record(), ["edge-b", *others]), "record.yaml")
+    assert any(e.end_node == "edge-b" and e.latency_ms == edge["Latency"] for e in crmap.edges)
 
 
 def _throughput(netpair: NetPair, seconds: float, port: int) -> float:

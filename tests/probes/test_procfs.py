@@ -1,0 +1,64 @@
+"""procfs mode: what a user without root gets, with the reason in the output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import need
+from freeoffload.probes import open_collector
+from freeoffload.probes._procfs import _hex_address
+
+
+def test_procfs_mode_has_the_sample_shape_and_says_why() -> None:
+    collector = open_collector("procfs")
+    try:
+        time.sleep(0.2)
+        sample = collector.sample()
+    finally:
+        collector.close()
+    assert sample.mode == "procfs" and sample.reason == "procfs mode requested"
+    assert len(sample.cpu.per_cpu) == os.cpu_count()
+    assert 0.0 <= sample.cpu.percent <= 100.0
+    assert sample.memory.total_bytes > sample.memory.used_bytes > 0
+    assert sample.tasks > 1 and sample.storage_used_bytes > 0
+    data = sample.to_dict()
+    assert set(data) >= {"mode", "reason", "cpu", "memory", "disks", "interfaces", "peers"}
+
+
+def test_proc_net_tcp_addresses_decode() -> None:
+    assert _hex_address("0100007F") == "127.0.0.1"
+    assert _hex_address("0000000000000000FFFF00000100007F") == "127.0.0.1"
+    assert _hex_address("00000000000000000000000001000000") == "::1"
+
+
+@pytest.mark.root
+def test_a_user_without_root_gets_procfs_mode_with_the_reason(root: None) -> None:
+    need(os.access("/usr/bin/setpriv", os.X_OK), "needs setpriv (util-linux)")
+    out = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+         "-m", "freeoffload.probes", "watch", "--count", "2", "--interval", "0.2",
+         "--format", "json"],
+        capture_output=True, text=True, timeout=120, cwd="/")
+    assert out.returncode == 0, out.stderr
+    samples = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(samples) == 2
+    for sample in samples:
+        assert sample["mode"] == "procfs"
+        assert sample["reason"] == "not root: eBPF needs root or CAP_BPF+CAP_PERFMON"
+        assert sample["cpu"]["per_cpu"] and sample["memory"]["total_bytes"] > 0
+
+
+@pytest.mark.root
+def test_a_user_without_root_is_refused_ebpf_mode_with_the_reason(root: None) -> None:
+    out = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+         "-m", "freeoffload.probes", "watch", "--count", "1", "--mode", "ebpf"],
+        capture_output=True, text=True, timeout=120, cwd="/")
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("freeoffload: eBPF is off: not root: eBPF needs root or "
+                                  "CAP_BPF+CAP_PERFMON")

@@ -1,0 +1,81 @@
+"""Probe descriptions: the built-in ones load, bad ones say file:line:col and what is allowed,
+and a description that does not match its program is refused when the program loads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from freeoffload.probes import builtin_names, load_probe
+from freeoffload.probes.spec import BUILTIN_DIR, load_probe_text
+
+from freeoffload.errors import ProbeSpecError
+
+BAD = sorted((Path(__file__).parent / "data" / "bad").glob("*.yaml"))
+
+
+def test_the_builtin_probes_load_with_metric_names_and_units() -> None:
+    assert builtin_names() == ["cpu", "disk", "net", "tcp"]
+    for name in builtin_names():
+        spec = load_probe(name)
+        assert spec.source.is_file() and spec.tracepoints
+        for metric in spec.metrics:
+            assert metric.unit and metric.key_size > 0
+            assert metric.name.endswith(("_total", "_seconds")), metric.name
+    assert load_probe("tcp").metric("tcp_peer_rtt_seconds").value == "sum_count"
+    assert load_probe("disk").metric("disk_bytes_total").labels == ("dev", "op")
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
+def test_a_bad_description_names_where_and_what(path: Path) -> None:
+    text = path.read_text()
+    expected = text.splitlines()[0].removeprefix("# error: ")
+    source = f"bad/{path.name}"
+    with pytest.raises(ProbeSpecError) as err:
+        load_probe_text(path.stem, text, source)
+    message = str(err.value)
+    if expected[0].isdigit():
+        assert any(line.startswith(f"{source}:{expected}") for line in message.splitlines()), \
+            message
+    else:
+        assert message.startswith(source) and expected in message, message
+
+
+def test_a_probe_without_its_program_is_refused(tmp_path: Path) -> None:
+    shutil.copy(BUILTIN_DIR / "net.yaml", tmp_path / "net.yaml")
+    with pytest.raises(ProbeSpecError, match=r"net.yaml: no program net.bpf.c beside it"):
+        load_probe("net", tmp_path)
+
+
+def _copy_probe(tmp_path: Path, name: str, edit: tuple[str, str]) -> Path:
+    for suffix in (".bpf.c", ".yaml"):
+        shutil.copy(BUILTIN_DIR / f"{name}{suffix}", tmp_path / f"{name}{suffix}")
+    shutil.copy(BUILTIN_DIR / "fo_probe.h", tmp_path / "fo_probe.h")
+    yaml_path = tmp_path / f"{name}.yaml"
+    text = yaml_path.read_text()
+    assert edit[0] in text
+    yaml_path.write_text(text.replace(edit[0], edit[1], 1))
+    return tmp_path
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+@pytest.mark.parametrize(("edit", "message"), [
+    (("type: \"char[16]\"", "type: \"char[12]\""),
+     "map 'net_dev_bytes_total' has a 20-byte key; the fields described add up to 16"),
+    (("name: net_dev_packets_total", "name: net_dev_frames_total"),
+     "net.bpf.c has no map 'net_dev_frames_total'; the metric name is the map's name"),
+    (("{name: dir, type: u32", "{name: direction, type: u32"),
+     "map 'net_dev_bytes_total' key fields are ['ifname', 'dir']; the YAML describes "
+     "['ifname', 'direction']"),
+])
+def test_the_loader_checks_the_description_against_the_program(
+        bpf: None, tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    from freeoffload.probes import _bcc
+
+    spec = load_probe("net", _copy_probe(tmp_path, "net", edit))
+    with pytest.raises(ProbeSpecError) as err:
+        _bcc.load(spec).close()
+    assert message in str(err.value)
+    assert str(err.value).startswith(str(tmp_path / "net.yaml"))
