@@ -31,4 +31,7 @@ class BuildPyWithHook(build_py):
             self.announce(f"built {built}", level=2)
 
 
-setup(cmdclass={"build_py": BuildPyWithHook})
+# --- the VM's cffi extension (vm engineer): freeoffload.offload_vm._fovm --------------------
+CFFI_MODULES = ["offload_vm/_ffi_build.py:ffibuilder"]
+
+setup(cmdclass={"build_py": BuildPyWithHook}, cffi_modules=CFFI_MODULES)

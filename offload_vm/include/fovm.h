@@ -109,6 +109,32 @@ FOVM_API size_t fovm_map_storage_size(const fovm_map_info *info);
 FOVM_API int fovm_map_attach_storage(fovm_map *map, void *mem, size_t len, int init,
                                      fovm_error *err);
 
+/* ---- Extensions (vm engineer) ---- */
+
+/* The smallest arena fovm_create_in accepts (the VM itself; programs and maps need more). */
+FOVM_API size_t fovm_vm_size(void);
+
+/* Where trace_printk (helper 6) writes: one formatted line per call, no trailing newline.
+ * Without a trace function the text is dropped (the helper still returns its length). */
+typedef void (*fovm_trace_fn)(void *user, const char *text, size_t len);
+FOVM_API void fovm_set_trace(fovm_vm *vm, fovm_trace_fn fn, void *user);
+
+/* A map made by the host for raw programs: index i (in creation order) is what `lddw` with
+ * src 1 (map) or 2 (map value) and imm i names. Loading an ELF object replaces every map. */
+FOVM_API fovm_map *fovm_map_create(fovm_vm *vm, const fovm_map_info *info, fovm_error *err);
+
+/* fovm_exec that also reports how many instructions ran (may be NULL). */
+FOVM_API int fovm_exec_counted(fovm_vm *vm, void *ctx, size_t ctx_len, uint64_t *r0,
+                               uint64_t *executed, fovm_error *err);
+
+/* Instruction slots of the loaded program (0 when nothing is loaded). */
+FOVM_API size_t fovm_program_len(const fovm_vm *vm);
+
+/* The index-th program section of an ELF object, copied into name (NUL-terminated).
+ * FOVM_E_NOENT once index is past the last one. */
+FOVM_API int fovm_elf_program_section(const void *elf, size_t len, size_t index, char *name,
+                                      size_t name_len, fovm_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,201 @@
+/*
+ * The interpreter: threaded (computed goto) under GCC and clang, a switch elsewhere.
+ * Programs arrive verified; every memory access is still checked here against the regions
+ * the program may touch, and every instruction spends budget.
+ */
+#include "fovm_int.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "fovm runs eBPF on little-endian hosts only"
+#endif
+
+#if defined(__GNUC__) && !defined(FOVM_NO_THREADED)
+#define FOVM_THREADED 1
+#else
+#define FOVM_THREADED 0
+#endif
+
+#define IN_RANGE(a, n, base, len)                                                                 \
+    ((a) >= (uint64_t)(base) && (uint64_t)(len) >= (n) &&                                         \
+     (a) - (uint64_t)(base) <= (uint64_t)(len) - (n))
+
+static uint16_t swap16(uint16_t v) { return (uint16_t)((v >> 8) | (v << 8)); }
+static uint32_t swap32(uint32_t v)
+{
+    return ((v & 0xffu) << 24) | ((v & 0xff00u) << 8) | ((v >> 8) & 0xff00u) | (v >> 24);
+}
+static uint64_t swap64(uint64_t v) { return ((uint64_t)swap32((uint32_t)v) << 32) | swap32((uint32_t)(v >> 32)); }
+
+static uint64_t udiv64(uint64_t a, uint64_t b) { return b ? a / b : 0; }
+static uint64_t umod64(uint64_t a, uint64_t b) { return b ? a % b : a; }
+static uint32_t udiv32(uint32_t a, uint32_t b) { return b ? a / b : 0; }
+static uint32_t umod32(uint32_t a, uint32_t b) { return b ? a % b : a; }
+static uint64_t sdiv64(uint64_t a, uint64_t b)
+{
+    if (!b)
+        return 0;
+    return b == ~(uint64_t)0 ? 0 - a : (uint64_t)((int64_t)a / (int64_t)b);
+}
+static uint64_t smod64(uint64_t a, uint64_t b)
+{
+    if (!b)
+        return a;
+    return b == ~(uint64_t)0 ? 0 : (uint64_t)((int64_t)a % (int64_t)b);
+}
+static uint32_t sdiv32(uint32_t a, uint32_t b)
+{
+    if (!b)
+        return 0;
+    return b == ~(uint32_t)0 ? 0 - a : (uint32_t)((int32_t)a / (int32_t)b);
+}
+static uint32_t smod32(uint32_t a, uint32_t b)
+{
+    if (!b)
+        return a;
+    return b == ~(uint32_t)0 ? 0 : (uint32_t)((int32_t)a % (int32_t)b);
+}
+
+/* Atomic read-modify-write of 4 or 8 bytes; returns the old value. */
+static uint64_t atomic_rmw(uintptr_t addr, int size8, int op, uint64_t v, uint64_t *r0)
+{
+    uint64_t old;
+    if (size8) {
+        uint64_t *p = (uint64_t *)addr;
+#if FOVM_ATOMICS
+        switch (op & ~EBPF_ATOMIC_FETCH) {
+        case EBPF_ATOMIC_ADD: return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_OR: return __atomic_fetch_or(p, v, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_AND: return __atomic_fetch_and(p, v, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_XOR: return __atomic_fetch_xor(p, v, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_XCHG & ~EBPF_ATOMIC_FETCH: return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+        default:
+            old = *r0;
+            __atomic_compare_exchange_n(p, &old, v, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+            *r0 = old;
+            return old;
+        }
+#else
+        old = *p;
+        switch (op & ~EBPF_ATOMIC_FETCH) {
+        case EBPF_ATOMIC_ADD: *p = old + v; break;
+        case EBPF_ATOMIC_OR: *p = old | v; break;
+        case EBPF_ATOMIC_AND: *p = old & v; break;
+        case EBPF_ATOMIC_XOR: *p = old ^ v; break;
+        case EBPF_ATOMIC_XCHG & ~EBPF_ATOMIC_FETCH: *p = v; break;
+        default:
+            if (old == *r0)
+                *p = v;
+            *r0 = old;
+        }
+        return old;
+#endif
+    } else {
+        uint32_t *p = (uint32_t *)addr, w = (uint32_t)v, o;
+#if FOVM_ATOMICS
+        switch (op & ~EBPF_ATOMIC_FETCH) {
+        case EBPF_ATOMIC_ADD: return __atomic_fetch_add(p, w, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_OR: return __atomic_fetch_or(p, w, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_AND: return __atomic_fetch_and(p, w, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_XOR: return __atomic_fetch_xor(p, w, __ATOMIC_SEQ_CST);
+        case EBPF_ATOMIC_XCHG & ~EBPF_ATOMIC_FETCH: return __atomic_exchange_n(p, w, __ATOMIC_SEQ_CST);
+        default:
+            o = (uint32_t)*r0;
+            __atomic_compare_exchange_n(p, &o, w, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+            *r0 = o;
+            return o;
+        }
+#else
+        o = *p;
+        switch (op & ~EBPF_ATOMIC_FETCH) {
+        case EBPF_ATOMIC_ADD: *p = o + w; break;
+        case EBPF_ATOMIC_OR: *p = o | w; break;
+        case EBPF_ATOMIC_AND: *p = o & w; break;
+        case EBPF_ATOMIC_XOR: *p = o ^ w; break;
+        case EBPF_ATOMIC_XCHG & ~EBPF_ATOMIC_FETCH: *p = w; break;
+        default:
+            if (o == (uint32_t)*r0)
+                *p = w;
+            *r0 = o;
+        }
+        (void)old;
+        return o;
+#endif
+    }
+}
+
+int fovm_run_region(struct fovm_run *run, const void *base, size_t len, int writable)
+{
+    struct fovm_region *r = &run->ret[run->nret++ % FOVM_MAX_RUN_REGIONS];
+    r->base = (uintptr_t)base;
+    r->len = len;
+    r->writable = writable;
+    return 0;
+}
+
+/* The slow path of the bounds check: memory helpers returned, then array map values. */
+int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write)
+{
+    unsigned i, n = run->nret < FOVM_MAX_RUN_REGIONS ? run->nret : FOVM_MAX_RUN_REGIONS;
+    const struct fovm_vm *vm = run->vm;
+    if (IN_RANGE(addr, len, run->ctx, run->ctx_len) ||
+        IN_RANGE(addr, len, run->stack_lo, run->stack_top - run->stack_lo))
+        return 1;
+    for (i = 0; i < n; i++)
+        if (IN_RANGE(addr, len, run->ret[i].base, run->ret[i].len) &&
+            (!write || run->ret[i].writable))
+            return 1;
+    for (i = 0; i < vm->nregions; i++)
+        if (IN_RANGE(addr, len, vm->regions[i].base, vm->regions[i].len) &&
+            (!write || vm->regions[i].writable))
+            return 1;
+    return 0;
+}
+
+static int call_helper(struct fovm_run *run, const struct fovm_helper *h, uint64_t *reg, int pc)
+{
+    uint64_t ret = 0;
+    int rc;
+    run->pc = pc;
+    if (h->builtin)
+        rc = h->builtin(run, reg + 1, &ret);
+    else if ((rc = h->fn(h->user, reg[1], reg[2], reg[3], reg[4], reg[5], &ret)) != 0)
+        rc = fovm_fail_at(run->err, FOVM_E_HELPER, pc, "helper %u (%s) failed with status %d",
+                          h->id, h->name, rc);
+    reg[0] = ret;
+    return rc;
+}
+
+static void zero_frame(uint64_t *p)
+{
+    unsigned i;
+    for (i = 0; i < EBPF_STACK_SIZE / 8; i++)
+        p[i] = 0;
+}
+
+#include "interp_loop.h"
+
+int fovm_exec_counted(fovm_vm *vm, void *ctx, size_t ctx_len, uint64_t *r0, uint64_t *executed,
+                      fovm_error *err)
+{
+    struct fovm_run run;
+    if (!vm || (!ctx && ctx_len))
+        return fovm_fail(err, FOVM_E_INVAL, -1, "no vm, or a context length without a context");
+    if (!vm->insns)
+        return fovm_fail(err, FOVM_E_STATE, -1, "no program is loaded");
+    run.vm = vm;
+    run.err = err;
+    run.ctx = (uintptr_t)ctx;
+    run.ctx_len = ctx_len;
+    run.stack_top = (uintptr_t)(run.stack + sizeof run.stack / 8);
+    run.stack_lo = run.stack_top - EBPF_STACK_SIZE;
+    run.pc = 0;
+    run.nret = 0;
+    run.scratch_used = 0;
+    zero_frame((uint64_t *)run.stack_lo);
+    return fovm_interp(&run, r0, executed);
+}
+
+int fovm_exec(fovm_vm *vm, void *ctx, size_t ctx_len, uint64_t *r0, fovm_error *err)
+{
+    return fovm_exec_counted(vm, ctx, ctx_len, r0, NULL, err);
+}

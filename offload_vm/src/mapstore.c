@@ -1,0 +1,116 @@
+/* Map storage in caller memory (shared with other processes) and lookups from programs. */
+#include "maps.h"
+
+size_t fovm_map_storage_size(const fovm_map_info *info)
+{
+    struct fovm_map tmp;
+    uint64_t total;
+    if (!info || fovm_map_check_info(info, NULL))
+        return 0;
+    total = fovm_map_layout(info, &tmp);
+    return total < (size_t)-1 ? (size_t)total : 0;
+}
+
+static int adopt_ok(const struct fovm_map *m, const struct fovm_map_hdr *h, uint64_t total,
+                    size_t len, fovm_error *err)
+{
+    if (h->magic != FOVM_MAP_MAGIC || h->version != FOVM_MAP_VERSION)
+        return fovm_fail(err, FOVM_E_INVAL, -1, "map %s: memory holds no fovm map (version %u)",
+                         m->info.name, FOVM_MAP_VERSION);
+    if (h->type != m->info.type || h->key_size != m->info.key_size ||
+        h->value_size != m->info.value_size || h->max_entries != m->info.max_entries ||
+        h->total != total || (m->info.type != FOVM_MAP_ARRAY && h->nbuckets != m->nbuckets) ||
+        total > len)
+        return fovm_fail(err, FOVM_E_INVAL, -1,
+                         "map %s: shared memory holds type %u key %u value %u entries %u, "
+                         "the program wants %u %u %u %u",
+                         m->info.name, h->type, h->key_size, h->value_size, h->max_entries,
+                         m->info.type, m->info.key_size, m->info.value_size,
+                         m->info.max_entries);
+    return 0;
+}
+
+/* Copies every entry of `from` into the freshly formatted `to`. */
+static int copy_entries(struct fovm_map *from, struct fovm_map *to, fovm_error *err)
+{
+    uint8_t key[512], value[1024];
+    int rc, have;
+    if (from->info.type == FOVM_MAP_ARRAY) {
+        fovm_copy(to->data, from->data, from->vstride * from->info.max_entries);
+        return 0;
+    }
+    if (from->info.value_size > sizeof value)
+        return fovm_fail(err, FOVM_E_INVAL, -1, "map %s: values over 1024 bytes cannot be copied",
+                         from->info.name);
+    have = fovm_map_next_key(from, NULL, key, NULL) == FOVM_OK;
+    while (have) {
+        if (fovm_map_read(from, key, value) == FOVM_OK &&
+            (rc = fovm_map_update(to, key, value, FOVM_ANY, err)) != 0)
+            return rc;
+        have = fovm_map_next_key(from, key, key, NULL) == FOVM_OK;
+    }
+    return 0;
+}
+
+int fovm_map_attach_storage(fovm_map *map, void *mem, size_t len, int init, fovm_error *err)
+{
+    struct fovm_map moved;
+    uint64_t total;
+    int rc;
+    if (!map || !mem || ((uintptr_t)mem & 7u))
+        return fovm_fail(err, FOVM_E_INVAL, -1, "shared storage must be 8-byte aligned memory");
+    moved = *map;
+    total = fovm_map_layout(&map->info, &moved);
+    if (total > len)
+        return fovm_fail(err, FOVM_E_NOMEM, -1, "map %s needs %U bytes of storage, got %U",
+                         map->info.name, total, (uint64_t)len);
+    if (init) {
+        fovm_map_format(&moved, mem, total);
+        if ((rc = copy_entries(map, &moved, err)) != 0)
+            return rc;
+    } else {
+        if ((rc = adopt_ok(map, (const struct fovm_map_hdr *)mem, total, len, err)) != 0)
+            return rc;
+        fovm_map_bind(&moved, mem);
+    }
+    moved.shared = 1;
+    *map = moved;
+    fovm_relink(map->vm);
+    return FOVM_OK;
+}
+
+/* map_lookup_elem from a program: a pointer to the value, or 0. Values of shared maps are
+ * copied under the seqlock into the run's scratch so the program never sees a torn value
+ * (writes through that pointer stay private: use map_update_elem to change a shared map). */
+int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *key,
+                         uint64_t *ret)
+{
+    uint8_t *p;
+    *ret = 0;
+    if (m->shared) {
+        size_t need = m->vstride;
+        if (FOVM_SCRATCH_SIZE - run->scratch_used < need)
+            return fovm_fail_at(run->err, FOVM_E_HELPER, run->pc,
+                                "no scratch left for a snapshot of map %s", m->info.name);
+        p = (uint8_t *)run->scratch + run->scratch_used;
+        if (fovm_map_read(m, key, p) != FOVM_OK)
+            return 0;
+        run->scratch_used += need;
+    } else if (m->info.type == FOVM_MAP_ARRAY) {
+        uint32_t idx;
+        fovm_copy(&idx, key, 4);
+        if (idx >= m->info.max_entries)
+            return 0;
+        p = m->data + (size_t)idx * m->vstride;
+    } else {
+        struct fovm_hentry *e = fovm_hash_find(m, key);
+        if (!e)
+            return 0;
+        if (m->info.type == FOVM_MAP_LRU_HASH)
+            e->stamp = ++m->hdr->clock;
+        p = fovm_hval(m, e);
+    }
+    fovm_run_region(run, p, m->info.value_size, !m->readonly);
+    *ret = (uint64_t)(uintptr_t)p;
+    return 0;
+}
