@@ -99,4 +99,11 @@ def test_cortex_m4_build(tmp_path: Path) -> None:
     for name in ("__cyg_profile_func_enter", "fohook_fixed_run", "fovm_exec",
                  "fohook_policy_elf", "vector_table"):
         assert f" {name}\n" in symbols, name
-    assert " malloc\n" not in symbols  # the VM lives in its static arena
+    # the VM core and the hook runtime never allocate: everything lives in the static arena
+    runtime = [o for o in (tmp_path / "m4").glob("*.o")
+               if o.stem not in ("firmware", "startup_m4", "policy_blob")]
+    assert any(o.stem == "fohook_fixed" for o in runtime) and len(runtime) > 2
+    for obj in runtime:
+        undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True,
+                                   text=True, check=True).stdout.split()
+        assert not {"malloc", "calloc", "realloc", "free"} & set(undefined), obj.name

@@ -1,0 +1,286 @@
+"""The kernel path side by side with the user-space hook: same store, same decisions.
+
+A statically linked client is redirected only by the kernel path; a dynamic one by both.
+getpeername() hands back the address the program asked for. Root, BPF and cgroup v2 needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import need
+
+from freeoffload.errors import HookError
+
+ROOT = Path(__file__).resolve().parents[3]
+DATA = Path(__file__).parent / "data"
+pytestmark = [pytest.mark.root, pytest.mark.bpf]
+
+
+class Server:
+    """A loopback TCP server (dual stack) that sends its name to every client."""
+
+    def __init__(self, name: str) -> None:
+        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        self.sock.bind(("::", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.name = name
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(self.name.encode() + b"\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[Server, Server, Server]]:
+    trio = (Server("A"), Server("B"), Server("C"))
+    yield trio
+    for s in trio:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def clients(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    need(shutil.which("gcc") is not None, "gcc")
+    out = tmp_path_factory.mktemp("clients")
+    built = {}
+    for kind, flags in (("static", ["-static"]), ("dynamic", [])):
+        path = out / f"client_{kind}"
+        subprocess.run(["gcc", "-O2", "-Wall", *flags, "-o", str(path), str(DATA / "client.c")],
+                       check=True)
+        built[kind] = path
+    return built
+
+
+@pytest.fixture(scope="module")
+def redirect_elf(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    need(shutil.which("clang") is not None, "clang")
+    out = tmp_path_factory.mktemp("policy") / "redirect.o"
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I", str(ROOT / "offload_vm/include"),
+                    "-c", str(ROOT / "examples/policies/redirect.c"), "-o", str(out)], check=True)
+    return out.read_bytes()
+
+
+def _kernel_ready() -> None:
+    need(os.geteuid() == 0, "needs root")
+    from freeoffload.firmware_hooks.kernel import kernel_support
+
+    reason = kernel_support()
+    need(reason is None, f"kernel path: {reason}")
+
+
+def _store(tmp_path: Path, elf: bytes | None, rules: list[tuple[str, str]]) -> Path:
+    from freeoffload.firmware_hooks.store import PolicyStore
+    from freeoffload.offload_vm.policy.context import redirect_entry
+
+    store = PolicyStore(tmp_path / "store")
+    try:
+        store.init()
+    except HookError as err:
+        need(False, f"policy store library: {err}")
+    if elf is not None:
+        store.install("redirect", elf, version=1)
+        store.update_map_bulk("redirects", [redirect_entry(a, b) for a, b in rules])
+    return store.directory
+
+
+def _run_kernel(argv: list[str], store: Path, env: dict[str, str] | None = None) -> str:
+    """run_in_cgroup in its own process, as `freeoffload run --kernel` would."""
+    code = ("import sys; from freeoffload.firmware_hooks.kernel import run_in_cgroup; "
+            "sys.exit(run_in_cgroup(sys.argv[2:], sys.argv[1], {}))")
+    proc = subprocess.run([sys.executable, "-c", code, str(store), *argv], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def _run_hooked(argv: list[str], store: Path) -> str:
+    from freeoffload.firmware_hooks import hook_library_path
+
+    try:
+        lib = hook_library_path()
+    except HookError as err:
+        need(False, str(err))
+    env = dict(os.environ, LD_PRELOAD=str(lib), FREEOFFLOAD_STORE=str(store))
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def _leftover_cgroups() -> list[str]:
+    from freeoffload.firmware_hooks.kernel._cgroup import cgroup2_mount
+
+    mount = cgroup2_mount()
+    assert mount is not None
+    return [str(p) for p in mount.rglob(f"freeoffload-run-*-{os.getpid()}-*")]
+
+
+def test_static_client_is_redirected_only_by_the_kernel_path(
+        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        redirect_elf: bytes) -> None:
+    _kernel_ready()
+    a, b, _c = servers
+    store = _store(tmp_path, redirect_elf, [(f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}")])
+    argv = ["127.0.0.1", str(a.port)]
+    # the program asked for A: getpeername says A even where the connection went to B
+    asked = f"peer=127.0.0.1:{a.port}"
+    assert _run_kernel([str(clients["static"]), *argv], store) == f"got=B {asked}"
+    assert _run_kernel([str(clients["dynamic"]), *argv], store) == f"got=B {asked}"
+    assert _run_hooked([str(clients["dynamic"]), *argv], store).startswith("got=B ")
+    assert _run_hooked([str(clients["static"]), *argv], store) == f"got=A {asked}"
+    assert _leftover_cgroups() == []
+
+
+def test_ipv6_sockets_take_the_same_decisions(
+        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        redirect_elf: bytes) -> None:
+    _kernel_ready()
+    a, b, c = servers
+    store = _store(tmp_path, redirect_elf, [(f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"),
+                                            (f"[::1]:{a.port}", f"[::1]:{c.port}")])
+    for host, expect in (("::ffff:127.0.0.1", "B"), ("::1", "C")):
+        argv = ["-6", host, str(a.port)]
+        kernel = _run_kernel([str(clients["static"]), *argv], store)
+        user = _run_hooked([str(clients["dynamic"]), *argv], store)
+        assert kernel == f"got={expect} peer=[{host}]:{a.port}"
+        assert user.split()[0] == f"got={expect}"
+
+
+def test_without_a_policy_connections_are_unchanged(
+        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path]) -> None:
+    _kernel_ready()
+    a, _b, _c = servers
+    store = _store(tmp_path, None, [])
+    out = _run_kernel([str(clients["static"]), "127.0.0.1", str(a.port)], store)
+    assert out == f"got=A peer=127.0.0.1:{a.port}"
+
+
+def test_a_map_update_changes_the_next_connection_of_a_running_program(
+        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        redirect_elf: bytes) -> None:
+    _kernel_ready()
+    from freeoffload.firmware_hooks.store import PolicyStore
+    from freeoffload.offload_vm.policy.context import redirect_entry
+
+    a, b, c = servers
+    store = _store(tmp_path, redirect_elf, [(f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}")])
+    fifo = tmp_path / "go"
+    os.mkfifo(fifo)
+    client = f"{clients['static']} 127.0.0.1 {a.port}"
+    script = f"{client}; read x < {fifo}; {client}"
+    code = ("import sys; from freeoffload.firmware_hooks.kernel import run_in_cgroup; "
+            "sys.exit(run_in_cgroup(sys.argv[2:], sys.argv[1], {}))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(store), "sh", "-c", script],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("got=B ")
+        PolicyStore(store).update_map("redirects", *redirect_entry(f"127.0.0.1:{a.port}",
+                                                                   f"127.0.0.1:{c.port}"))
+        time.sleep(0.5)  # the kernel path copies the rows on its next poll (50 ms)
+        fifo.write_text("go\n")
+        assert proc.stdout.readline().startswith("got=C ")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _leftover_cgroups() == []
+
+
+def test_the_exit_status_and_cleanup_when_the_program_fails(tmp_path: Path) -> None:
+    _kernel_ready()
+    from freeoffload.firmware_hooks.kernel import run_in_cgroup
+
+    store = _store(tmp_path, None, [])
+    assert run_in_cgroup(["sh", "-c", "exit 7"], store, dict(os.environ)) == 7
+    assert run_in_cgroup(["sh", "-c", "kill -TERM $$"], store, dict(os.environ)) == 128 + 15
+    with pytest.raises(HookError, match="cannot run /nonexistent"):
+        run_in_cgroup(["/nonexistent"], store, {})
+    # a leftover background process is killed with its cgroup
+    assert run_in_cgroup(["sh", "-c", "sleep 300 & exit 0"], store, dict(os.environ)) == 0
+    assert _leftover_cgroups() == []
+
+
+def test_an_unprivileged_user_is_told_why_not(tmp_path: Path) -> None:
+    need(os.geteuid() == 0, "needs root to drop to nobody")
+    need(shutil.which("setpriv") is not None, "setpriv (util-linux)")
+    code = ("from freeoffload.firmware_hooks.kernel import run_in_cgroup\n"
+            "try:\n    run_in_cgroup(['true'], '/nonexistent', {})\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd="/")
+    assert proc.stdout.startswith("HookError the kernel path is not available: "), proc.stderr
+    assert "root" in proc.stdout or "cgroup" in proc.stdout
+
+
+def _compile(src: Path, out: Path) -> bytes:
+    need(shutil.which("clang") is not None, "clang")
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I", str(ROOT / "offload_vm/include"),
+                    "-c", str(src), "-o", str(out)], check=True)
+    return out.read_bytes()
+
+
+def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
+        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        redirect_elf: bytes, capfd: pytest.CaptureFixture[str]) -> None:
+    """Straight from snapshots (no store): none -> rows to B -> rows to C -> a policy the
+    kernel refuses (fails open, says why) -> none."""
+    _kernel_ready()
+    from freeoffload.firmware_hooks.kernel import Snapshot, run_with_source
+    from freeoffload.offload_vm.policy.context import redirect_entry
+
+    a, b, c = servers
+    bad = _compile(DATA / "out_of_bounds.c", tmp_path / "oob.o")
+    to = {n: [redirect_entry(f"127.0.0.1:{a.port}", f"127.0.0.1:{s.port}")]
+          for n, s in (("B", b), ("C", c))}
+    steps = [Snapshot(0, None), Snapshot(1, redirect_elf, {"redirects": to["B"]}),
+             Snapshot(1, redirect_elf, {"redirects": to["C"]}), Snapshot(2, bad),
+             Snapshot(3, None)]
+    fifo = tmp_path / "next"
+    os.mkfifo(fifo)
+    step = [0]
+
+    def source() -> Snapshot:
+        return steps[step[0]]
+
+    client = f"{clients['static']} 127.0.0.1 {a.port}"
+    script = "; ".join([f"read x < {fifo}; {client}"] * len(steps))
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(
+        run_with_source(["sh", "-c", script], source, dict(os.environ))))
+    runner.start()
+    try:
+        for i in range(len(steps)):
+            step[0] = i
+            time.sleep(0.3)  # a few polls
+            fifo.write_text("go\n")
+    finally:
+        runner.join(timeout=60)
+    assert result == [0]
+    captured = capfd.readouterr()
+    got = [line.split()[0] for line in captured.out.splitlines()]
+    assert got == ["got=A", "got=B", "got=C", "got=A", "got=A"]
+    assert "the policy does not load in the kernel" in captured.err
+    assert "connections go unchanged" in captured.err
+    assert _leftover_cgroups() == []
