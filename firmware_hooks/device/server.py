@@ -77,9 +77,14 @@ async def _status(request: web.Request) -> web.Response:
     return web.json_response(await asyncio.to_thread(request.app[_DEVICE].status))
 
 
-async def _not_allowed(request: web.Request) -> web.Response:
-    return _error(405, f"{request.method} {request.path} is not part of the device API; "
-                  "use PUT /v1/policy, PUT /v1/maps/{map} or GET /v1/status")
+_API = "PUT /v1/policy, PUT /v1/maps/{map} or GET /v1/status"
+
+
+async def _not_in_api(request: web.Request) -> web.Response:
+    known = request.path in ("/v1/policy", "/v1/status") or request.path.startswith("/v1/maps/")
+    if known:
+        return _error(405, f"{request.method} {request.path} is not allowed; use {_API}")
+    return _error(404, f"{request.path} is not part of the device API; use {_API}")
 
 
 def make_app(device: Device) -> web.Application:
@@ -89,7 +94,7 @@ def make_app(device: Device) -> web.Application:
     app.router.add_put("/v1/policy", _put_policy)
     app.router.add_put("/v1/maps/{map}", _put_map)
     app.router.add_get("/v1/status", _status)
-    app.router.add_route("*", "/v1/{tail:.*}", _not_allowed)
+    app.router.add_route("*", "/{tail:.*}", _not_in_api)
     return app
 
 

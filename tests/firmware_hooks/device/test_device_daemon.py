@@ -131,6 +131,8 @@ def test_every_refusal_has_a_reason_and_keeps_the_last_good_policy(
     assert status["refused"] == 15
     code, answer = daemon.request("DELETE", "/v1/policy")
     assert code == 405 and "PUT /v1/policy" in answer["error"]
+    code, answer = daemon.request("GET", "/v2/anything")
+    assert code == 404 and "not part of the device API" in answer["error"]
 
 
 def test_restarts_lose_nothing_and_replays_stay_refused(
