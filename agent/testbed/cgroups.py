@@ -40,9 +40,27 @@ class Cgroups:
     version: int
     quota_root: Path  # <hierarchy>/<prefix>testbed
     usage_root: Path
+    # v1 hosts: the same cgroups in the v2 hierarchy too (no controllers), so that tools that
+    # scope by cgroup v2 (the probes) find each node's processes
+    scope_root: Path | None = None
+    v2_mount: Path | None = None
+
+    @property
+    def roots(self) -> list[Path]:
+        roots = {self.quota_root, self.usage_root}
+        if self.scope_root is not None:
+            roots.add(self.scope_root)
+        return sorted(roots)
 
     def dirs(self, node: str) -> list[Path]:
-        return sorted({self.quota_root / node, self.usage_root / node})
+        return [root / node for root in self.roots]
+
+    def scope(self, node: str) -> str:
+        """``node``'s cgroup as a path under the cgroup v2 root ("" when there is none)."""
+        root = self.scope_root if self.version == 1 else self.quota_root
+        if root is None or self.v2_mount is None:
+            return ""
+        return "/" + str((root / node).relative_to(self.v2_mount))
 
     def procs_files(self, node: str) -> list[Path]:
         """The ``cgroup.procs`` files a process of ``node`` must be written into."""
@@ -63,7 +81,7 @@ class Cgroups:
         """
         quota = max(1000, int(cores * PERIOD_US))
         try:
-            for root in {self.quota_root, self.usage_root}:
+            for root in self.roots:
                 if not root.exists():
                     root.mkdir()
                     if self.version == 2:
@@ -111,7 +129,7 @@ class Cgroups:
     def nodes(self) -> list[str]:
         """Names of the node cgroups that exist now."""
         names: set[str] = set()
-        for root in (self.quota_root, self.usage_root):
+        for root in self.roots:
             if root.is_dir():
                 names.update(p.name for p in root.iterdir() if p.is_dir())
         return sorted(names)
@@ -134,7 +152,7 @@ class Cgroups:
         for name in removed:
             for d in self.dirs(name):
                 _rmdir(d)
-        for root in {self.quota_root, self.usage_root}:
+        for root in self.roots:
             _rmdir(root)
         return removed
 
@@ -190,10 +208,12 @@ def find_cgroups(prefix: str) -> Cgroups:
         if fstype == "cgroup2" and controllers.exists() and (
                 "cpu" in controllers.read_text().split()):
             root = Path(point) / name
-            return Cgroups(2, root, root)
+            return Cgroups(2, root, root, v2_mount=Path(point))
     cpu = next((p for p, t, opts in mounts if t == "cgroup" and "cpu" in opts), None)
     acct = next((p for p, t, opts in mounts if t == "cgroup" and "cpuacct" in opts), None)
     if cpu is None or acct is None:
         raise TestbedError("no cgroup hierarchy with the cpu controller (v2 cpu.max or v1 "
                            "cpu + cpuacct); mount cgroup2 with +cpu to give nodes CPU shares")
-    return Cgroups(1, Path(cpu) / name, Path(acct) / name)
+    v2 = next((Path(p) for p, t, _ in mounts if t == "cgroup2"), None)
+    return Cgroups(1, Path(cpu) / name, Path(acct) / name,
+                   scope_root=v2 / name if v2 is not None else None, v2_mount=v2)

@@ -30,6 +30,7 @@ _FIELDS: dict[str, type] = {
     "service_port": int,
     "max_cpu": float,
     "min_cpu": float,
+    "centers": dict,
 }
 _DEFAULTS: dict[str, Any] = {
     "prefix": "fotb-",
@@ -72,6 +73,7 @@ class Plan:
     # (src, dst) -> one-way delay (ms) and bottleneck bandwidth (Mbit/s)
     delay_ms: dict[tuple[str, str], float] = field(default_factory=dict)
     bandwidth_mbit: dict[tuple[str, str], float] = field(default_factory=dict)
+    centers: dict[str, str] = field(default_factory=dict)  # group -> its center node
 
     @property
     def hub(self) -> str:
@@ -157,6 +159,25 @@ def _links(crmap: Any, names: list[str]) -> tuple[dict[tuple[str, str], float],
     return delay, bandwidth
 
 
+def _centers(data: LocMap, given: dict[str, Any], crmap: Any) -> dict[str, str]:
+    groups = {n.group for n in crmap.nodes.values() if n.role == "edge"}
+    problems = []
+    for group, node in given.items():
+        loc = data["centers"].value_loc(group)
+        if group not in groups:
+            problems.append(ConfigError.at(loc, f"centers.{group}", "no edge is in this group",
+                                           f"expected one of: {', '.join(sorted(groups))}"))
+        elif node not in crmap.nodes or crmap.nodes[node].group != group:
+            members = sorted(n.name for n in crmap.nodes.values()
+                             if n.group == group and n.role == "edge")
+            problems.append(ConfigError.at(loc, f"centers.{group}",
+                                           f"'{node}' is not an edge of {group}",
+                                           f"expected one of: {', '.join(members)}"))
+    if problems:
+        raise ConfigError([p for err in problems for p in err.problems])
+    return {str(g): str(n) for g, n in given.items()}
+
+
 def load_plan(path: str | Path = DEFAULT_CONFIG) -> Plan:
     """Read a testbed config and its CR-map; raise ConfigError naming file, line and field."""
     from freeoffload.topology import load_topology
@@ -180,7 +201,8 @@ def load_plan(path: str | Path = DEFAULT_CONFIG) -> Plan:
             netns=f"{values['prefix']}{name}", ip=str(hosts[10 + index]),
             mac=f"02:f0:0f:00:00:{index + 1:02x}", cpu=shares[name]))
     delay, bandwidth = _links(crmap, names)
+    centers = _centers(data, values.get("centers", {}), crmap)
     return Plan(config_path=source.resolve(), topology_path=topology_path,
                 prefix=values["prefix"], prefixlen=net.prefixlen,
                 service_port=values["service_port"], nodes=tuple(nodes),
-                delay_ms=delay, bandwidth_mbit=bandwidth)
+                delay_ms=delay, bandwidth_mbit=bandwidth, centers=centers)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from freeoffload.errors import TestbedError
 
-__all__ = ["RELAY_SOURCE", "build_relay", "netns_pids", "spawn"]
+__all__ = ["RELAY_SOURCE", "build_relay", "netns_pids", "run", "spawn"]
 
 RELAY_SOURCE = Path(__file__).with_name("relay.c")
 _ENTER = 'for f in $FOTB_PROCS; do echo $$ > "$f" || exit 111; done; exec nsenter "$@"'
@@ -34,6 +34,15 @@ def spawn(netns: str, procs_files: Sequence[Path], argv: Sequence[str], log: Pat
             ["sh", "-c", _ENTER, "sh", f"--net=/run/netns/{netns}", "--", *argv],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=full_env,
             start_new_session=True)
+
+
+def run(netns: str, procs_files: Sequence[Path], argv: Sequence[str],
+        timeout: float = 900.0) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` in ``netns`` and the cgroups of ``procs_files``; wait and capture output."""
+    env = dict(os.environ)
+    env["FOTB_PROCS"] = " ".join(str(p) for p in procs_files)
+    return subprocess.run(["sh", "-c", _ENTER, "sh", f"--net=/run/netns/{netns}", "--", *argv],
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def netns_pids(namespaces: Sequence[str]) -> set[int]:

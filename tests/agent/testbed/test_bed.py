@@ -37,7 +37,7 @@ def _need_host() -> None:
 def _nothing_left(plan: Plan) -> list[str]:
     left = [f"namespace {n}" for n in list_namespaces(plan.prefix)]
     cgroups = find_cgroups(plan.prefix)
-    left += [f"cgroup {d}" for d in (cgroups.quota_root, cgroups.usage_root) if d.exists()]
+    left += [f"cgroup {d}" for d in cgroups.roots if d.exists()]
     for pid in (p["pid"] for p in _last_state.get("processes", [])):
         stat = Path(f"/proc/{pid}/stat")
         if stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":

@@ -1,0 +1,153 @@
+"""The agents of the testbed: ``freeoffload agent`` on every edge and the cloud, as in the file.
+
+Groups come from the CR-map's ``Group``; each group's center is named in the testbed file
+(``centers``), else the group's strongest edge. Members report to their center, centers to the
+cloud and to each other (peers); one token per testbed. Each agent runs in its node's namespace,
+outside the node's CPU share (an operator's daemon, not the node's workload), with its probes
+scoped to the node's cgroup (``probes: {cgroup: ...}``), so the CPU it reports is the node's.
+The center of a device's edge gets a ``trigger`` that pushes the selection policy to that
+device's ``freeoffload device`` when the edge passes the threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from freeoffload.errors import TestbedError
+
+from . import procs
+from .cgroups import Cgroups
+from .config import NodePlan, Plan
+from .offload import Device, fo
+
+__all__ = ["AGENT_PORT", "Agents", "agent_configs"]
+
+AGENT_PORT = 7070
+AGENT_CGROUP = "agents"
+
+
+def _centers(plan: Plan, crmap: Any) -> dict[str, str]:
+    centers: dict[str, str] = {}
+    for group in sorted({n.group for n in plan.nodes if n.role == "edge"}):
+        if group in plan.centers:
+            centers[group] = plan.centers[group]
+            continue
+        edges = [crmap.nodes[n.name] for n in plan.nodes if n.group == group and n.role == "edge"]
+        best = max(edges, key=lambda n: n.computing_power.cpu.cores * n.computing_power.cpu.mhz)
+        centers[group] = best.name
+    return centers
+
+
+def _record(node: NodePlan, plan: Plan, crmap: Any) -> dict[str, Any]:
+    power = crmap.nodes[node.name].computing_power
+    return {"Role": node.role, "Security": node.security, "Address": plan.address(node.name),
+            "ComputingPower": {"CPU": {"cores": power.cpu.cores, "MHz": power.cpu.mhz},
+                               "Memory": power.memory_mib, "Storage": power.storage_gib}}
+
+
+def agent_configs(plan: Plan, crmap: Any, cgroups: Cgroups, token: str,
+                  trigger: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """One agent configuration per edge and cloud node (``trigger`` goes to its center)."""
+    centers = _centers(plan, crmap)
+    cloud = next(n for n in plan.nodes if n.role == "cloud")
+    groups = sorted({n.group for n in plan.nodes if n.role in ("edge", "cloud")})
+    attached = (trigger or {}).get("devices", [{}])[0].get("attached")
+    out: dict[str, dict[str, Any]] = {}
+    for node in plan.nodes:
+        if node.role == "device":
+            continue
+        cfg: dict[str, Any] = {
+            "node": node.name, "group": node.group, "listen": f"{node.ip}:{AGENT_PORT}",
+            "token": token, "tokens": {g: token for g in groups if g != node.group},
+            "zeroconf": False, "report_interval": 1, "offline_after": 3,
+            "record": _record(node, plan, crmap),
+            "probes": {"mode": "procfs", "cgroup": cgroups.scope(node.name)},
+            "prober": {"interval": 5},
+        }
+        if node.role == "cloud":
+            cfg["role"] = "cloud"
+        elif centers[node.group] == node.name:
+            cfg["role"] = "center"
+            cfg["cloud"] = f"{cloud.ip}:{AGENT_PORT}"
+            cfg["peers"] = [f"{plan.node(c).ip}:{AGENT_PORT}" for g, c in centers.items()
+                            if g != node.group]
+            if trigger and attached and plan.node(attached).group == node.group:
+                cfg["trigger"] = trigger
+        else:
+            cfg["role"] = "member"
+            cfg["center"] = f"{plan.node(centers[node.group]).ip}:{AGENT_PORT}"
+        out[node.name] = cfg
+    return out
+
+
+@dataclass
+class Agents:
+    """The running agents of a testbed."""
+
+    plan: Plan
+    cgroups: Cgroups
+    root: Path
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def start(self, crmap: Any, device: Device | None, threshold: float = 70.0,
+              samples: int = 2) -> None:
+        trigger = None
+        if device is not None:
+            trigger = {"threshold": threshold, "hysteresis": 10, "samples": samples,
+                       "policy": str(device.policy), "key": str(device.key),
+                       "task": str(device.task_file),
+                       "devices": [{"name": device.name, "url": device.url,
+                                    "attached": device.attached}]}
+        self.configs = agent_configs(self.plan, crmap, self.cgroups, self.token, trigger)
+        self.cgroups.create(AGENT_CGROUP, 1.0)
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name, cfg in self.configs.items():
+            path = self.root / f"{name}.yaml"
+            path.write_text(json.dumps(cfg, indent=1))
+            procs.spawn(self.plan.node(name).netns, self.cgroups.procs_files(AGENT_CGROUP),
+                        fo("agent", "--config", str(path)),
+                        self.root.parent / "logs" / f"{name}.agent.log")
+        for name in self.configs:
+            self.wait_healthy(name)
+
+    def get(self, name: str, path: str, timeout: float = 3.0) -> Any:
+        """``GET path`` on ``name``'s agent, from inside the testbed (JSON or text)."""
+        node = self.plan.node(name)
+        cfg = self.configs[name]
+        result = subprocess.run(
+            ["nsenter", f"--net=/run/netns/{node.netns}", "curl", "-sf", "--max-time",
+             str(timeout), "-H", f"Authorization: Bearer {self.token}",
+             "-H", f"X-FreeOffload-Group: {cfg['group']}",
+             f"http://{node.ip}:{AGENT_PORT}{path}"], capture_output=True, text=True)
+        if result.returncode != 0:
+            return None
+        try:
+            return json.loads(result.stdout)
+        except ValueError:
+            return result.stdout
+
+    def wait_healthy(self, name: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.get(name, "/healthz") is not None:
+                return
+            time.sleep(0.5)
+        log = self.root.parent / "logs" / f"{name}.agent.log"
+        tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+        raise TestbedError(f"the agent of {name} did not answer /healthz in {timeout:.0f}s:\n"
+                           f"{tail}")
+
+    def center_of(self, node: str) -> str:
+        group = self.plan.node(node).group
+        for name, cfg in self.configs.items():
+            if cfg["group"] == group and cfg["role"] in ("center", "cloud"):
+                return name
+        raise TestbedError(f"no center for group {group}")
+

@@ -1,0 +1,204 @@
+"""Scenario ``fig7``: re-offloading when edge1 passes 70% CPU.
+
+dev1 runs sensitive, urgent tasks (``examples/tasks/audio.yaml``) one after another with an
+unmodified program, ``curl``, under ``freeoffload run``, always connecting to edge1's task
+service. A load ramps up inside edge1's CPU share. The agents run as the file says (edge1 a
+member of campus-a, whose center, edge2, has a trigger for dev1). When edge1 stays above 70%,
+the center pushes the selection policy and new candidates to dev1's ``freeoffload device``; from
+then on the hook sends dev1's connections to edge3 (secure, lightly loaded), never edge2 or
+edge4 (not secure) nor the cloud.
+
+Output in OUT: ``fig7_cpu.csv`` (every node's CPU, % of its share, every 0.5 s),
+``fig7_tasks.csv`` (which node served each task), ``fig7.png`` (CPU over time, the push
+marked) and ``fig7.txt`` (the story). The scenario raises TestbedError unless that outcome is
+exactly what happened.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from freeoffload.errors import TestbedError
+
+from . import procs
+from .agents import Agents
+from .cgroups import Cgroups
+from .config import Plan
+from .offload import CLIENT_CGROUP, Device, fo
+from .report import plot_cpu, write_csv
+
+__all__ = ["SIZES", "Fig7", "run_fig7"]
+
+SIZES = {"reduced": (15.0, 45.0), "full": (40.0, 80.0)}  # (ramp s, hold s)
+SOURCE, EDGE, EXPECTED = "dev1", "edge1", "edge3"
+THRESHOLD = 70.0
+AFTER_PUSH = 4  # tasks to see after the push before stopping
+
+
+@dataclass
+class Fig7:
+    plan: Plan
+    cgroups: Cgroups
+    state_dir: Path
+    ramp_s: float
+    hold_s: float
+    t0: float = 0.0
+    cpu_rows: list[dict[str, float]] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    push_at: float | None = None
+    push_record: dict[str, Any] | None = None
+    center_view: list[tuple[float, float]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def prepare(self) -> tuple[Device, Agents]:
+        device = Device(self.plan, self.cgroups, SOURCE, self.state_dir / SOURCE, attached=EDGE)
+        device.start()
+        from freeoffload.topology import load_topology
+
+        agents = Agents(self.plan, self.cgroups, self.state_dir / "agents")
+        agents.start(load_topology(self.plan.topology_path), device, THRESHOLD)
+        return device, agents
+
+    def _sample(self, device: Device, agents: Agents, before: Any) -> None:
+        now = time.monotonic() - self.t0
+        row: dict[str, float] = {"t": round(now, 2)}
+        usage = {n.name: self.cgroups.usage_usec(n.name) for n in self.plan.nodes}
+        time.sleep(0.5)
+        wall = 0.5 + 1e-9
+        for node in self.plan.nodes:
+            used = (self.cgroups.usage_usec(node.name) - usage[node.name]) / 1e6
+            row[node.name] = round(min(100.0, 100 * used / (wall * node.cpu)), 1)
+        self.cpu_rows.append(row)
+        if self.push_at is None:
+            status = device.status() or {}
+            if status.get("maps") != before:
+                self.push_at = now
+                pushes = agents.get(agents.center_of(EDGE), "/v1/pushes")
+                self.push_record = pushes[-1] if isinstance(pushes, list) and pushes else None
+        seen = agents.get(agents.center_of(EDGE), f"/v1/nodes/{EDGE}")
+        cpu = _cpu_of(seen)
+        if cpu is not None:
+            self.center_view.append((now, cpu))
+
+    def sampler(self, device: Device, agents: Agents) -> None:
+        before = (device.status() or {}).get("maps")
+        while not self.stop.is_set():
+            self._sample(device, agents, before)
+
+    def one_task(self, device: Device) -> None:
+        url = f"http://{self.plan.address(EDGE)}/v1/task/audio?units=1"
+        argv = fo("run", "--task", str(device.task_file), "--store", str(device.store), "--",
+                  "curl", "-s", "-o", "/dev/null", "-D", "-", "-X", "POST", "--max-time", "30",
+                  url)
+        sent = time.monotonic() - self.t0
+        result = procs.run(self.plan.node(SOURCE).netns, self.cgroups.procs_files(CLIENT_CGROUP),
+                           argv, timeout=60)
+        found = re.search(r"X-FreeOffload-Node: (\S+)", result.stdout)
+        self.tasks.append({"t": round(sent, 2), "served_by": found.group(1) if found else "",
+                           "after_push": self.push_at is not None and self.push_at <= sent,
+                           "error": "" if found else (result.stderr or result.stdout)[-200:]})
+
+    def run(self, device: Device, agents: Agents, timeout: float) -> None:
+        self.t0 = time.monotonic()
+        node = self.plan.node(EDGE)
+        load = procs.spawn(node.netns, self.cgroups.procs_files(EDGE),
+                           [sys.executable, "-m", "freeoffload.agent.testbed.load", "--cores",
+                            str(node.cpu), "--ramp", str(self.ramp_s), "--hold",
+                            str(self.hold_s)], self.state_dir / "logs" / "fig7.load.log")
+        sampler = threading.Thread(target=self.sampler, args=(device, agents), daemon=True)
+        sampler.start()
+        try:
+            while time.monotonic() - self.t0 < timeout:
+                self.one_task(device)
+                after = [t for t in self.tasks if t["after_push"]]
+                if len(after) >= AFTER_PUSH:
+                    break
+                time.sleep(0.5)
+        finally:
+            self.stop.set()
+            sampler.join(timeout=10)
+            load.kill()
+            load.wait()
+
+
+def _cpu_of(record: Any) -> float | None:
+    if not isinstance(record, dict):
+        return None
+    node = record.get("node", record)
+    resource = node.get("Resource") if isinstance(node, dict) else None
+    value = resource.get("cpu_percent") if isinstance(resource, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _crossing(run: Fig7) -> float | None:
+    for row in run.cpu_rows:
+        if row.get(EDGE, 0.0) >= THRESHOLD:
+            return row["t"]
+    return None
+
+
+def _story(run: Fig7) -> list[str]:
+    before = [t["served_by"] for t in run.tasks if not t["after_push"]]
+    after = [t["served_by"] for t in run.tasks if t["after_push"]]
+    lines = [f"fig7: dev1 ran {len(run.tasks)} sensitive+urgent tasks via curl under "
+             f"freeoffload run, always connecting to {EDGE}"]
+    crossing = _crossing(run)
+    lines.append(f"  {EDGE} passed {THRESHOLD:g}% of its CPU share at t={crossing}s"
+                 if crossing is not None else f"  {EDGE} never passed {THRESHOLD:g}% CPU")
+    if run.push_at is not None:
+        reason = (run.push_record or {}).get("reason", "")
+        lines.append(f"  push to dev1 at t={run.push_at:.1f}s: {reason}")
+    else:
+        lines.append("  no push reached dev1")
+    lines.append(f"  before the push: {', '.join(before) or '-'}")
+    lines.append(f"  after the push:  {', '.join(after) or '-'}")
+    return lines
+
+
+def _check(run: Fig7) -> None:
+    errors = [t["error"] for t in run.tasks if t["error"]]
+    if errors:
+        raise TestbedError(f"fig7: {len(errors)} tasks failed; first: {errors[0]}")
+    crossing = _crossing(run)
+    if crossing is None:
+        raise TestbedError(f"fig7: {EDGE} never reached {THRESHOLD:g}% of its CPU share")
+    if run.push_at is None:
+        seen = max((c for _, c in run.center_view), default=None)
+        raise TestbedError(
+            f"fig7: {EDGE} ran at >= {THRESHOLD:g}% of its share from t={crossing}s but its "
+            f"center never pushed to dev1; the center saw {EDGE} at most at {seen}% CPU "
+            "(the agent's probes must report CPU as a share of the node's cgroup quota; on "
+            "this host the cpu controller is cgroup v1: probes/_scope.py cpu_capacity)")
+    before = {t["served_by"] for t in run.tasks if not t["after_push"]}
+    after = [t["served_by"] for t in run.tasks if t["after_push"]]
+    if before - {EDGE}:
+        raise TestbedError(f"fig7: before the push tasks went to {sorted(before)}, not {EDGE}")
+    if not after or set(after) != {EXPECTED}:
+        raise TestbedError(f"fig7: after the push tasks went to {after}; expected {EXPECTED} "
+                           "only (edge2/edge4 are not secure; the cloud is not urgent-best)")
+
+
+def run_fig7(plan: Plan, cgroups: Cgroups, size: str, out: Path, state_dir: Path) -> Fig7:
+    ramp_s, hold_s = SIZES.get(size, SIZES["reduced"])
+    run = Fig7(plan, cgroups, state_dir, ramp_s, hold_s)
+    device, agents = run.prepare()
+    run.run(device, agents, timeout=ramp_s + hold_s)
+    names = [n.name for n in plan.nodes]
+    write_csv(out / "fig7_cpu.csv", run.cpu_rows, ["t", *names])
+    write_csv(out / "fig7_tasks.csv", run.tasks, ["t", "served_by", "after_push", "error"])
+    marks = {"push": run.push_at} if run.push_at is not None else {}
+    plot_cpu(out / "fig7.png", [r["t"] for r in run.cpu_rows],
+             {n: [r.get(n, 0.0) for r in run.cpu_rows] for n in names if not n.startswith("dev")},
+             marks, THRESHOLD, "fig7: CPU per node (share of its quota); dev1's tasks re-offloaded")
+    story = _story(run)
+    (out / "fig7.txt").write_text("\n".join(story) + "\n")
+    print("\n".join(story), flush=True)
+    _check(run)
+    return run
+
