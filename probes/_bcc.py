@@ -86,8 +86,8 @@ class MapReader:
             if self._count.value == 0:
                 break
             self._token.value = self._next.value
-        return (self._keys.raw[: total * self.key_size],
-                self._values.raw[: total * self.value_size])
+        return (ct.string_at(self._keys, total * self.key_size),
+                ct.string_at(self._values, total * self.value_size))
 
     def _read_walk(self) -> tuple[bytes, bytes]:
         keys: list[bytes] = []

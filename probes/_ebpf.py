@@ -55,6 +55,7 @@ class EbpfCollector:
         self.startup_seconds = time.monotonic() - started
         self._capacity = cpu_capacity(scope)
         self._ncpu = _facts.node_cpus()
+        self._meminfo = _facts.MemInfo()
         self._last = self._read()
         self._when = time.monotonic()
 
@@ -62,6 +63,9 @@ class EbpfCollector:
         for probe in self.probes:
             probe.close()
         self.probes = []
+        meminfo = getattr(self, "_meminfo", None)
+        if meminfo is not None:
+            meminfo.close()
 
     def __enter__(self) -> EbpfCollector:
         return self
@@ -93,7 +97,7 @@ class EbpfCollector:
         return Sample(
             time=time.time(), interval=interval, mode=self.mode, reason=self.reason,
             scope=str(scope.path) if scope else None,
-            cpu=self._cpu(changes, interval), memory=_facts.memory(),
+            cpu=self._cpu(changes, interval), memory=self._meminfo.read(),
             disks=_disks(changes), interfaces=_interfaces(changes), peers=_peers(changes),
             tasks=scope_tasks(scope) if scope else _facts.task_count(),
             storage_used_bytes=_facts.storage_used(self.storage_path))

@@ -10,7 +10,7 @@ import psutil
 
 from .sample import MemorySample
 
-__all__ = ["Facts", "memory", "node_facts", "storage_used", "task_count"]
+__all__ = ["Facts", "MemInfo", "memory", "node_facts", "storage_used", "task_count"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,37 @@ def node_facts(storage_path: str = "/") -> Facts:
     return Facts(psutil.cpu_count(logical=True) or os.cpu_count() or 1, _mhz(),
                  int(psutil.virtual_memory().total),
                  int(psutil.disk_usage(storage_path).total), storage_path)
+
+
+class MemInfo:
+    """/proc/meminfo kept open: each read is one pread(2), not an open/read/close."""
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+
+    def read(self) -> MemorySample:
+        try:
+            if self._fd is None:
+                self._fd = os.open("/proc/meminfo", os.O_RDONLY | os.O_CLOEXEC)
+            text = os.pread(self._fd, 16384, 0)
+        except OSError:
+            return memory()
+        fields = {}
+        for line in text.split(b"\n"):
+            name, _, rest = line.partition(b":")
+            if name in (b"MemTotal", b"MemAvailable"):
+                fields[name] = int(rest.split()[0]) * 1024
+        total = fields.get(b"MemTotal", 0)
+        available = fields.get(b"MemAvailable")
+        if not total or available is None:
+            return memory()
+        used = total - available
+        return MemorySample(total, used, round(used / total * 100, 1))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def memory() -> MemorySample:

@@ -35,11 +35,12 @@ class ProcfsCollector:
         self.storage_path = storage_path
         self.startup_seconds = 0.0
         self._capacity = cpu_capacity(scope)
+        self._meminfo = _facts.MemInfo()
         self._last = self._read()
         self._when = time.monotonic()
 
     def close(self) -> None:
-        """Nothing to release."""
+        self._meminfo.close()
 
     def __enter__(self) -> ProcfsCollector:
         return self
@@ -64,7 +65,7 @@ class ProcfsCollector:
         return Sample(
             time=time.time(), interval=interval, mode=self.mode, reason=self.reason,
             scope=str(scope.path) if scope else None,
-            cpu=self._cpu(last, now, interval), memory=_facts.memory(),
+            cpu=self._cpu(last, now, interval), memory=self._meminfo.read(),
             disks=_disks(last["disk"], now["disk"]),
             interfaces=_interfaces(last["net"], now["net"]), peers=_peers(),
             tasks=scope_tasks(scope) if scope else _facts.task_count(),
