@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any
 
 from freeoffload.errors import Location, Problem
 from freeoffload.yamlfile import LocList, LocMap
 
 __all__ = ["Checker", "describe"]
+
+_ABSENT: Any = object()
+_KEY_SETS: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[frozenset[str], frozenset[str]]] = {}
 
 
 def describe(value: Any) -> str:
@@ -62,13 +65,18 @@ class Checker:
         self.add(loc, field, f"expected a list, got {describe(value)}")
         return None
 
-    def keys(self, data: LocMap, path: str, required: Iterable[str],
-             optional: Iterable[str]) -> None:
+    def keys(self, data: LocMap, path: str, required: tuple[str, ...],
+             optional: tuple[str, ...]) -> None:
         """Report unknown keys (with a suggestion) and missing required ones."""
-        required = tuple(required)
-        allowed = (*required, *optional)
+        sets = _KEY_SETS.get((required, optional))
+        if sets is None:
+            sets = _KEY_SETS[(required, optional)] = (frozenset(required),
+                                                      frozenset(required + optional))
+        if sets[0] <= data.keys() <= sets[1]:
+            return  # the common case
+        allowed = required + optional
         for key in data:
-            if key in allowed:
+            if key in sets[1]:
                 continue
             text = str(key)
             close = [a for a in allowed if a.lower() == text.lower()] or \
@@ -85,29 +93,34 @@ class Checker:
                integer: bool = False, positive: bool = False,
                maximum: float | None = None) -> float:
         """A non-negative number (``positive``: above zero), or ``default`` when absent/bad."""
-        if key not in data:
+        value = data.get(key, _ABSENT)
+        if value is _ABSENT:
             return default
+        kind = type(value)
+        if (kind is float or kind is int) and 0 <= value < math.inf and \
+                (value > 0 or not positive) and (maximum is None or value <= maximum) and \
+                (not integer or value == int(value)):
+            return float(value)  # the common case: nothing to report
+        self._bad_number(data, key, path, integer=integer, positive=positive, maximum=maximum)
+        return default
+
+    def _bad_number(self, data: LocMap, key: str, path: str, *, integer: bool, positive: bool,
+                    maximum: float | None) -> None:
         value = data[key]
         loc, field = data.value_loc(key), _join(path, key)
         kind = "a whole number" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.add(loc, field, f"expected {kind}, got {describe(value)}")
-            return default
-        if not math.isfinite(value):
+        elif not math.isfinite(value):
             self.add(loc, field, f"expected a finite number, got {value}")
-            return default
-        if integer and value != int(value):
+        elif integer and value != int(value):
             self.add(loc, field, f"expected a whole number, got {value}")
-            return default
-        if value < 0 or (positive and value == 0):
+        elif value < 0 or (positive and value == 0):
             allowed = "above 0" if positive else "0 or more"
             self.add(loc, field, f"must be {allowed}, got {value:g}",
                      "a negative amount cannot be measured" if value < 0 else "")
-            return default
-        if maximum is not None and value > maximum:
+        else:
             self.add(loc, field, f"must be at most {maximum:g}, got {value:g}")
-            return default
-        return float(value)
 
     def boolean(self, data: LocMap, key: str, path: str, default: bool = False) -> bool:
         if key not in data:
@@ -121,15 +134,15 @@ class Checker:
 
     def string(self, data: LocMap, key: str, path: str, default: str = "",
                choices: Collection[str] | None = None, what: str = "") -> str:
-        if key not in data:
+        value = data.get(key, _ABSENT)
+        if value is _ABSENT:
             return default
-        value = data[key]
+        if type(value) is str and value.strip() and (choices is None or value in choices):
+            return value
         loc, field = data.value_loc(key), _join(path, key)
         if not isinstance(value, str) or not value.strip():
             self.add(loc, field, f"expected a non-empty string, got {describe(value)}")
-            return default
-        if choices is not None and value not in choices:
+        else:
             self.add(loc, field, f"unknown {what or key} '{value}'",
-                     f"expected one of: {', '.join(choices)}")
-            return default
-        return value
+                     f"expected one of: {', '.join(choices or ())}")
+        return default

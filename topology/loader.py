@@ -7,11 +7,12 @@ nodes by their Name (``nodes[edge1].ComputingPower.Memory``) and edges by their 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from freeoffload.errors import ConfigError, Location, TaskError, TopologyError
-from freeoffload.yamlfile import LocMap, load_yaml, load_yaml_text, location_of
+from freeoffload.yamlfile import LocList, LocMap, load_yaml, load_yaml_text, location_of
 
 from ._check import Checker, describe
 from .model import (
@@ -36,13 +37,13 @@ _NO_POWER = ComputingPower(CPU(0.0, 0.0), 0.0, 0.0)
 _NODE_OPTIONAL = ("Group", "Address", "ComputingPower", "Security", "Resource", "Capability",
                   "Online", "Updated")
 PROTOCOLS = ("tcp", "udp")
+_NOWHERE = Location("")
 
 
 def _computing_power(check: Checker, data: LocMap, path: str) -> ComputingPower:
     check.keys(data, path, ("CPU", "Memory", "Storage"), ())
     cpu = CPU(0.0, 0.0)
-    cpu_data = check.mapping(data.get("CPU"), data.value_loc("CPU"), f"{path}.CPU") \
-        if "CPU" in data else None
+    cpu_data = _sub(check, data, "CPU", path)
     if cpu_data is not None:
         check.keys(cpu_data, f"{path}.CPU", ("cores",), ("MHz",))
         cpu = CPU(check.number(cpu_data, "cores", f"{path}.CPU", positive=True),
@@ -94,9 +95,12 @@ def _address(check: Checker, data: LocMap, path: str) -> str:
 
 
 def _sub(check: Checker, data: LocMap, key: str, path: str) -> LocMap | None:
-    if key not in data:
+    value = data.get(key)
+    if value is None and key not in data:
         return None
-    return check.mapping(data[key], data.value_loc(key), f"{path}.{key}" if path else key)
+    if isinstance(value, LocMap):
+        return value
+    return check.mapping(value, data.value_loc(key), f"{path}.{key}" if path else key)
 
 
 def _node(check: Checker, data: LocMap, index: int) -> Node | None:
@@ -220,14 +224,64 @@ def parse_topology(data: Any, source: str) -> CRMap:
     return CRMap(found, edges, source)
 
 
+class _Duplicate(Exception):
+    """A JSON object repeats a key: the located YAML parse reports where."""
+
+
+class _JSONMap(LocMap):
+    """A mapping read from JSON: it knows no locations (a problem triggers a located parse)."""
+
+    loc = _NOWHERE
+    key_locs: dict[Any, Location] = {}
+    value_locs: dict[Any, Location] = {}
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> LocMap:
+    found = _JSONMap(pairs)
+    if len(found) != len(pairs):
+        raise _Duplicate
+    return found
+
+
+def _from_json(text: str | bytes) -> Any | None:
+    """Parse JSON-form YAML (machine-written maps) quickly, without locations; else None."""
+    head = text[:64].lstrip()
+    if head[:1] not in ("{", b"{"):
+        return None
+    try:
+        data = json.loads(text, object_pairs_hook=_json_object)
+    except (ValueError, _Duplicate):
+        return None
+    if isinstance(data, LocMap):
+        for key, value in data.items():
+            if isinstance(value, list):
+                data[key] = located = LocList(value)
+                located.loc, located.item_locs = _NOWHERE, []
+    return data
+
+
 def load_topology_text(text: str | bytes, source: str) -> CRMap:
-    """Load and validate a CR-map from YAML text; ``source`` names it in errors."""
+    """Load and validate a CR-map from YAML text; ``source`` names it in errors.
+
+    A map written as JSON (which is YAML too, and what machines exchange) is read with the
+    json module first; only when it has a problem is it parsed again for line and column.
+    """
+    fast = _from_json(text)
+    if fast is not None:
+        try:
+            return parse_topology(fast, source)
+        except TopologyError:
+            pass  # parse again with locations, to say where
     return parse_topology(load_yaml_text(text, source, TopologyError), source)
 
 
 def load_topology(path: str | Path) -> CRMap:
-    """Load and validate a CR-map file."""
-    return parse_topology(load_yaml(path, TopologyError), str(path))
+    """Load and validate a CR-map file (see :func:`load_topology_text`)."""
+    try:
+        text = Path(path).read_bytes()
+    except OSError:
+        return parse_topology(load_yaml(path, TopologyError), str(path))  # reports why
+    return load_topology_text(text, str(path))
 
 
 def _demand(check: Checker, data: LocMap) -> Demand:
