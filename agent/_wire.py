@@ -23,7 +23,7 @@ from freeoffload.yamlfile import LocList, LocMap, load_yaml_text
 from ._schema import Checker
 
 __all__ = ["ReportError", "edge_record", "map_document", "node_record", "parse_report",
-           "parse_summary", "report_body", "summary_body"]
+           "parse_summary", "report_body", "report_body_of", "summary_body"]
 
 
 class ReportError(Exception):
@@ -231,6 +231,10 @@ def edge_record(edge: Edge) -> dict[str, Any]:
 def report_body(node: Node, links: Iterable[Edge]) -> bytes:
     return json.dumps({"Node": node_record(node),
                        "Links": [edge_record(e) for e in links]}).encode()
+
+
+def report_body_of(record: dict[str, Any], links: list[dict[str, Any]]) -> bytes:
+    return json.dumps({"Node": record, "Links": links}).encode()
 
 
 def map_document(nodes: Iterable[Node], edges: Iterable[Edge]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -38,11 +39,17 @@ class Daemon:
         self.agent = Agent(cfg)
         self.local = local or LocalNode(cfg)
         self.discovery = Discovery(cfg) if cfg.zeroconf else None
+        self.center_name = ""
+        self.local.names = self._peer_name
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
+        if self.cfg.trigger.devices and self.cfg.role != "member":
+            from .trigger import Pusher, load_push_material
+
+            Pusher(self.agent, load_push_material(self.cfg))
         self._runner = web.AppRunner(build_app(self.agent), access_log=None,
                                      handle_signals=False)
         await self._runner.setup()
@@ -64,6 +71,15 @@ class Daemon:
         event(log, "agent.started", node=self.cfg.node, role=self.cfg.role,
               group=self.cfg.group, listen=f"{host}:{port}", address=self.cfg.address,
               auth="mtls+token" if self.cfg.tls else "token" if self.cfg.token else "none")
+
+    def _peer_name(self, address: str) -> str | None:
+        """The node Name at IP ``address`` (for the links the probes measure)."""
+        if self.center_name and self.agent.center.rpartition(":")[0].strip("[]") == address:
+            return self.center_name
+        for name, entry in self.agent.store.entries.items():
+            if entry.node.host == address and name != self.cfg.node:
+                return name
+        return None
 
     def _spawn(self, loop: Callable[[], Awaitable[None]]) -> None:
         self._tasks.append(asyncio.create_task(self._guard(loop)))
@@ -121,12 +137,18 @@ class Daemon:
         if status != 200:
             event(log, "report.refused_by_center", logging.WARNING, center=center,
                   status=status, answer=answer[:300].decode(errors="replace"))
-        return status == 200
+            return False
+        with contextlib.suppress(ValueError, AttributeError):
+            self.center_name = str(json.loads(answer).get("center", ""))
+        return True
 
     # -- centers and the cloud ---------------------------------------------------------------
     async def _group_loop(self) -> None:
         while not self.stopping.is_set():
-            self.agent.store.put_local(self.local.sample())
+            own = self.local.sample()
+            self.agent.store.put_local(own)
+            for observe in self.agent.observers:
+                observe(own)
             self.agent.sweep()
             if self.discovery is not None:
                 self.agent.peers = set(self.cfg.peers) | self.discovery.centers()
@@ -149,6 +171,8 @@ class Daemon:
         if status != 200:
             event(log, "summary.refused_by_cloud", logging.WARNING, cloud=self.agent.cloud,
                   status=status, answer=answer[:300].decode(errors="replace"))
+            return
+        self.agent.learn_cloud(answer)
 
     async def _prober_loop(self) -> None:
         while not self.stopping.is_set():
@@ -169,6 +193,7 @@ class Daemon:
         await self.agent.peer.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        self.local.close()
         event(log, "agent.stopped", node=self.cfg.node)
 
 

@@ -9,7 +9,7 @@
 ``POST /v1/summary``     a group summary from a center (the cloud)
 ``POST /v1/select``      an offload query: ``{"task": {...}, "from": NODE}``
 ``POST /v1/tasks/{type}`` run the atomic ``cpu`` or ``io`` task; answers its processing time
-``PUT /v1/group/policy`` install a signed policy on every device of the group (centers)
+``GET /v1/pushes``       the trigger's last pushes to devices, each with its reason
 =======================  =====================================================================
 
 Every error is JSON ``{"error": "..."}``; refused reports change nothing.
@@ -134,6 +134,11 @@ async def select(request: web.Request) -> web.Response:
     return web.json_response(answer.to_dict())
 
 
+async def pushes(request: web.Request) -> web.Response:
+    agent = _agent(request)
+    return web.json_response({"pushes": agent.pushes[-100:]})
+
+
 async def atomic_task(request: web.Request) -> web.Response:
     agent = _agent(request)
     kind = request.match_info["type"]
@@ -158,4 +163,5 @@ def build_app(agent: Agent) -> web.Application:
     app.router.add_post("/v1/summary", summary)
     app.router.add_post("/v1/select", select)
     app.router.add_post("/v1/tasks/{type}", atomic_task)
+    app.router.add_get("/v1/pushes", pushes)
     return app

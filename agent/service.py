@@ -11,10 +11,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from freeoffload.topology import CRMap, Selection, Task, select_target
+from freeoffload.topology import CRMap, Node, Selection, Task, select_target
 
 from freeoffload.errors import AgentError, ConfigError, Location
 
@@ -100,6 +101,8 @@ class Agent:
         self.peers: set[str] = set(cfg.peers)
         self.cloud = cfg.cloud
         self.started = time.time()
+        self.observers: list[Callable[[Node], None]] = []  # called with each accepted record
+        self.pushes: list[dict[str, Any]] = []  # the trigger's pushes, newest last
 
     # -- queries ----------------------------------------------------------------------------
     def select_local(self, crmap: CRMap, task: Task, requester: str, explain: bool) -> Answer:
@@ -119,11 +122,10 @@ class Agent:
         """Answer a query: this agent's view, then other groups' centers, then the cloud."""
         crmap = self.store.snapshot()
         local = self.select_local(crmap, task, requester, explain)
-        own_group = self.cfg.role == "cloud" or local.level == "group"
-        if local.node is not None and (own_group or scope == "group"):
+        if self.cfg.role == "cloud" or (local.node is not None and local.level == "group"):
             return self._count(local)
-        if scope == "group" or self.cfg.role == "cloud":
-            return self._count(local)
+        if scope == "group":  # another center asks about this group only
+            return self._count(Answer(None, "", local.rule, "none", None, self.cfg.node))
         found = await self._ask_peers(task)
         if found is None and self.cloud:
             found = await self._ask(self.cloud, task, requester, "any", "cloud")
@@ -169,6 +171,9 @@ class Agent:
                   reason=err.message.splitlines()[0])
             raise
         self.metrics.reports.labels("report", "accepted" if newer else "stale").inc()
+        if newer:
+            for observe in self.observers:
+                observe(node)
         return {"accepted": True, "node": node.name, "newer": newer,
                 "center": self.cfg.node, "interval": self.cfg.report_interval}
 
@@ -181,7 +186,20 @@ class Agent:
                   reason=err.message.splitlines()[0])
             raise
         self.metrics.reports.labels("summary", "accepted").inc()
-        return {"accepted": True, "changed": changed}
+        return {"accepted": True, "changed": changed, "cloud": self.store.describe(self.cfg.node)}
+
+    def learn_cloud(self, answer: bytes) -> None:
+        """Keep the cloud's own record and its links, from its answer to our summary."""
+        from ._wire import report_body_of
+
+        try:
+            doc = json.loads(answer).get("cloud")
+            if not isinstance(doc, dict):
+                return
+            body = report_body_of(doc["node"], doc.get("links", []))
+            self.store.apply_report(body, "cloud's answer", None, via="cloud")
+        except (ValueError, KeyError, AttributeError, ReportError) as err:
+            event(log, "cloud.record_ignored", logging.WARNING, error=str(err))
 
     def sweep(self) -> None:
         result = self.store.sweep()

@@ -55,7 +55,8 @@ class Store:
         self._snap_time = -math.inf
 
     # -- ingest -----------------------------------------------------------------------------
-    def apply_report(self, body: bytes, source: str, group: str | None) -> tuple[Node, bool]:
+    def apply_report(self, body: bytes, source: str, group: str | None,
+                     via: str = "report") -> tuple[Node, bool]:
         """Merge one node report; (the node, whether it was newer than what we had).
 
         ``group`` is the authenticated sender's group: a report for a node of another group is
@@ -65,7 +66,7 @@ class Store:
         if group is not None and node.group and node.group != group:
             raise ReportError(403, f"report for node {node.name!r} of group {node.group!r} "
                                    f"sent with the token of group {group!r}")
-        return node, self._merge(node, links, "report")
+        return node, self._merge(node, links, via)
 
     def apply_summary(self, body: bytes, source: str, group: str | None) -> int:
         """Merge a group summary (a center's map); returns how many nodes were newer."""

@@ -23,6 +23,7 @@ def config(**fields: Any) -> AgentConfig:
 
     fields.setdefault("listen", f"127.0.0.1:{free_port()}")
     fields.setdefault("zeroconf", False)
+    fields.setdefault("probes", {"mode": "procfs"})  # no bcc compile per in-process agent
     return load_config_text(yaml.safe_dump(fields), f"<test {fields.get('node')}>")
 
 
@@ -35,5 +36,5 @@ class SteadyNode(LocalNode):
         super().__init__(cfg)
         self.cpu = cpu
 
-    def cpu_percent(self) -> float:
+    def cpu_percent(self, measured: float) -> float:
         return self.cpu

@@ -1,0 +1,204 @@
+"""The re-offload trigger: when a node's CPU stays high, move its devices' tasks elsewhere.
+
+A :class:`CpuTrigger` watches each node's reported CPU. ``samples`` reports in a row at or above
+``threshold`` fire it; ``samples`` reports in a row below ``threshold - hysteresis`` restore it.
+On fire, the center computes new targets for every device attached to that node (the group's
+CR-map seen from the device, the overloaded node left out) and pushes them as a signed update of
+the selection policy's ``candidates`` map (installing the signed policy first when the device
+lacks it); on restore it pushes the targets of the map as it now is. Every push is logged with
+its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from freeoffload.topology import CPU, ComputingPower, CRMap, Edge, Node
+
+from freeoffload.errors import AgentConfigError, AgentError, Location
+
+from .config import AgentConfig, DeviceConfig
+from .log import event
+from .service import Agent
+
+__all__ = ["CpuTrigger", "PushMaterial", "Pusher", "load_push_material"]
+
+log = logging.getLogger("freeoffload.agent.trigger")
+DEVICE_LINK_MS = 1.0
+DEVICE_LINK_MBIT = 100.0
+
+
+@dataclass
+class _NodeState:
+    high: int = 0
+    low: int = 0
+    fired: bool = False
+
+
+@dataclass
+class CpuTrigger:
+    """Per-node hysteresis over consecutive CPU samples."""
+
+    threshold: float = 70.0
+    hysteresis: float = 10.0
+    samples: int = 3
+    nodes: dict[str, _NodeState] = field(default_factory=dict)
+
+    def observe(self, node: str, cpu: float) -> str | None:
+        """``"fire"``, ``"restore"`` or None for this sample of ``node``'s CPU (percent)."""
+        st = self.nodes.setdefault(node, _NodeState())
+        st.high = st.high + 1 if cpu >= self.threshold else 0
+        st.low = st.low + 1 if cpu < self.threshold - self.hysteresis else 0
+        if not st.fired and st.high >= self.samples:
+            st.fired = True
+            return "fire"
+        if st.fired and st.low >= self.samples:
+            st.fired = False
+            return "restore"
+        return None
+
+
+@dataclass(frozen=True)
+class PushMaterial:
+    """The signed selection policy and the key that signs map updates."""
+
+    package: bytes
+    policy_name: str
+    policy_version: int
+    key: Any  # Ed25519PrivateKey
+
+
+def load_push_material(cfg: AgentConfig) -> PushMaterial:
+    """Read and verify the trigger's policy and key (AgentConfigError naming the file)."""
+    from freeoffload.offload_vm.policy import load_private_key, read_package
+
+    from freeoffload.errors import PolicyError
+
+    trig = cfg.trigger
+    where = Location(cfg.source)
+    if not trig.policy:
+        raise AgentConfigError.at(where, "trigger.policy", "devices are listed but no policy",
+                                  "the signed selection policy (.fop) to install on them")
+    try:
+        key = load_private_key(trig.key)
+        data = Path(trig.policy).read_bytes()
+        package = read_package(data, [key.public_key()], trig.policy)
+    except OSError as err:
+        raise AgentConfigError.at(where, "trigger.policy", f"cannot read {trig.policy}: "
+                                  f"{err.strerror}") from err
+    except PolicyError as err:
+        raise AgentConfigError.at(where, "trigger", str(err).splitlines()[0],
+                                  "the policy must be signed by trigger.key") from err
+    manifest = package.manifest
+    if manifest.map("candidates") is None:
+        raise AgentConfigError.at(where, "trigger.policy",
+                                  f"policy {manifest.name!r} has no 'candidates' map",
+                                  "use the selection policy (examples/policies/select_target.c)")
+    return PushMaterial(data, manifest.name, manifest.version, key)
+
+
+def device_view(crmap: CRMap, device: DeviceConfig, group: str, exclude: str = "") -> CRMap:
+    """``crmap`` plus ``device`` linked to its node; ``exclude`` (the overloaded node) offline."""
+    nodes = dict(crmap.nodes)
+    if exclude in nodes:
+        nodes[exclude] = dataclasses.replace(nodes[exclude], online=False)
+    nodes[device.name] = Node(device.name, "device", ComputingPower(CPU(0.0), 0.0, 0.0),
+                              group=group)
+    edges = [*crmap.edges, Edge(device.name, device.attached, DEVICE_LINK_MBIT,
+                                DEVICE_LINK_MS)]
+    return CRMap(nodes, edges, "<trigger>")
+
+
+class Pusher:
+    """Pushes the policy and candidates of the devices attached to a node."""
+
+    def __init__(self, agent: Agent, material: PushMaterial) -> None:
+        self.agent = agent
+        self.material = material
+        self.trigger = CpuTrigger(agent.cfg.trigger.threshold, agent.cfg.trigger.hysteresis,
+                                  agent.cfg.trigger.samples)
+        self.history = agent.pushes
+        self._tasks: set[asyncio.Task[None]] = set()
+        agent.observers.append(self.observe_and_act)
+
+    def observe_and_act(self, node: Node) -> None:
+        """Feed one CPU sample; start the pushes when it fires or restores."""
+        if not any(d.attached == node.name for d in self.agent.cfg.trigger.devices):
+            return
+        action = self.trigger.observe(node.name, node.resource.cpu_percent)
+        if action is not None:
+            task = asyncio.ensure_future(self.act(node.name, action, node.resource.cpu_percent))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def act(self, node: str, action: str, cpu: float) -> None:
+        trig = self.agent.cfg.trigger
+        if action == "fire":
+            reason = (f"{node} CPU {cpu:.1f}% >= {trig.threshold:g}% for {trig.samples} "
+                      "samples: moving its devices' tasks")
+        else:
+            reason = (f"{node} CPU {cpu:.1f}% < {trig.threshold - trig.hysteresis:g}% for "
+                      f"{trig.samples} samples: restoring its devices' targets")
+        for device in trig.devices:
+            if device.attached == node:
+                await self._push_device(device, node, action, reason)
+
+    async def _push_device(self, device: DeviceConfig, node: str, action: str,
+                           reason: str) -> None:
+        from freeoffload.offload_vm.policy import sign_map_update
+        from freeoffload.topology.candidates import candidate_items, candidate_rows
+
+        crmap = self.agent.store.crmap(self.agent.cfg.group)
+        view = device_view(crmap, device, self.agent.cfg.group,
+                           exclude=node if action == "fire" else "")
+        record: dict[str, Any] = {"device": device.name, "node": node, "action": action,
+                                  "reason": reason}
+        try:
+            rows = candidate_rows(view, device.name)
+            status = await self._status(device)
+            await self._install_policy(device, status, record)
+            version = max(int(time.time() * 1000), self._map_version(status) + 1)
+            update = sign_map_update(self.material.policy_name, "candidates", version,
+                                     candidate_items(rows), self.material.key)
+            await self._put(device, "/v1/maps/candidates", update)
+            record.update(result="ok", map_version=version,
+                          targets=[r.name for r in rows if r.name != node or action != "fire"])
+            self.agent.metrics.pushes.labels(action, "ok").inc()
+            event(log, "push", **record)
+        except (AgentError, ValueError, Exception) as err:
+            record.update(result="failed", error=f"{type(err).__name__}: {err}")
+            self.agent.metrics.pushes.labels(action, "failed").inc()
+            event(log, "push", logging.ERROR, **record)
+        self.history.append(record)
+
+    async def _status(self, device: DeviceConfig) -> dict[str, Any]:
+        status: dict[str, Any] = await self.agent.peer.json("GET", device.url, "/v1/status")
+        return status
+
+    def _map_version(self, status: dict[str, Any]) -> int:
+        maps = status.get("maps") or {}
+        cand = maps.get("candidates") if isinstance(maps, dict) else None
+        return int(cand.get("version", 0)) if isinstance(cand, dict) else 0
+
+    async def _install_policy(self, device: DeviceConfig, status: dict[str, Any],
+                              record: dict[str, Any]) -> None:
+        installed = status.get("policy") or status.get("installed") or {}
+        name = installed.get("name") if isinstance(installed, dict) else None
+        version = installed.get("version", 0) if isinstance(installed, dict) else 0
+        if name == self.material.policy_name and version >= self.material.policy_version:
+            return
+        await self._put(device, "/v1/policy", self.material.package)
+        record["policy"] = f"{self.material.policy_name} v{self.material.policy_version}"
+
+    async def _put(self, device: DeviceConfig, path: str, body: bytes) -> None:
+        status, answer = await self.agent.peer.call(
+            "PUT", device.url, path, body, {"Content-Type": "application/octet-stream"})
+        if status >= 400:
+            raise AgentError(f"PUT {device.url}{path}: {status}: "
+                             f"{answer[:300].decode(errors='replace')}")
