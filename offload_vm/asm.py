@@ -3,7 +3,9 @@
 ``assemble(text) -> bytes`` turns lines such as ``mov32 %r0, 0x1``, ``ldxw %r2, [%r1+4]``,
 ``jne %r0, 15, failed``, ``lock fetch add32 [%r10-4], %r1`` or ``call local func1`` into
 8-byte instruction slots (little-endian). Labels are ``name:`` lines; the first ``exit`` also
-defines the label ``exit``. Errors raise :class:`AssemblyError` naming the line.
+defines the label ``exit``. Beyond the suite: ``lddw %r1, map[0]`` loads map 0 and
+``lddw %r1, map_value[0]+8`` the address of byte 8 of its first value. Errors raise
+:class:`AssemblyError` naming the line.
 """
 
 from __future__ import annotations
@@ -158,6 +160,14 @@ class _Assembler:
         if name == "call":
             return self.call(rest)
         if name == "lddw":
+            pseudo = re.fullmatch(
+                r"map_value\[(\d+)\]\s*(?:\+\s*(\w+))?|map\[(\d+)\]", ops[1].strip()
+            )
+            if pseudo and pseudo.group(3) is not None:
+                return _slot(0x18, _reg(ops[0]), 1, imm=int(pseudo.group(3))) + _slot(0)
+            if pseudo:
+                off = _int(pseudo.group(2)) if pseudo.group(2) else 0
+                return _slot(0x18, _reg(ops[0]), 2, imm=int(pseudo.group(1))) + _slot(0, imm=off)
             value = _int(ops[1]) & 0xFFFFFFFFFFFFFFFF
             return _slot(0x18, _reg(ops[0]), imm=value) + _slot(0, imm=value >> 32)
         if name == "lock":

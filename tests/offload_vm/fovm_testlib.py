@@ -3,8 +3,10 @@
 Sections: ``asm``, ``raw``, ``mem``, ``result`` (as in the suite), plus for our own cases
 ``error`` (``rejected: TEXT`` or ``fault: TEXT``: the kind of error and a part of its
 message; ``at PC n`` in TEXT is checked against the error's pc), ``budget`` (an instruction
-budget) and ``maps`` (one ``name type key_size value_size max_entries`` per line, made before
-loading; type is hash, array or lru_hash).
+budget), ``maps`` (one ``name type key_size value_size max_entries`` per line, made before
+loading; type is hash, array or lru_hash; programs name them ``map[i]``), ``host`` (lines
+``update MAP KEY_HEX VALUE_HEX`` the host does before the run) and ``expect`` (lines
+``MAP KEY_HEX VALUE_HEX`` that must hold after it).
 """
 
 from __future__ import annotations
@@ -51,7 +53,10 @@ class DataFile:
         return int(last, 16) if "0x" in last else int(last, 10)
 
 
-KNOWN = {"asm", "raw", "mem", "result", "error", "c", "no register offset", "budget", "maps"}
+KNOWN = {
+    "asm", "raw", "mem", "result", "error", "c", "no register offset", "budget", "maps", "host",
+    "expect",
+}
 
 
 def parse(path: Path) -> DataFile:

@@ -1,0 +1,128 @@
+"""Maps in shared memory: another process updates a map (through its own VM adopting the
+same storage) while our programs and our host lookups read it; no reader ever sees a torn
+value, and both sides see each other's entries."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from freeoffload.offload_vm import ARRAY, HASH, VM, VMError, assemble
+
+WORDS = 16  # a 128-byte value: 16 copies of one counter; torn if they differ
+
+WRITER = textwrap.dedent(
+    """
+    import mmap, struct, sys
+    from freeoffload.offload_vm import VM, HASH, ARRAY
+    path, kind, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    with open(path, "r+b") as f:
+        mem = mmap.mmap(f.fileno(), 0)
+    vm = VM()
+    m = vm.create_map("shared", kind, 4, 8 * %d, 8)
+    m.attach_storage(mem, init=False)
+    key = struct.pack("<I", 3)
+    for i in range(1, rounds + 1):
+        m.update(key, struct.pack("<%dQ", *([i] * %d)))
+        if kind == HASH and i %% 7 == 0:
+            m.delete(key)
+            m.update(key, struct.pack("<%dQ", *([i] * %d)))
+    print("done", flush=True)
+    """
+    % (WORDS, WORDS, WORDS, WORDS, WORDS)
+)
+
+# Looks up key 3 and returns 1 if the 16 words of its value differ (torn), 2 if absent.
+READER = assemble(
+    """
+    stw [%r10-4], 3
+    lddw %r1, map[0]
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    jeq %r0, 0, absent
+    ldxdw %r1, [%r0]
+    mov %r3, 0
+    loop:
+    ldxdw %r2, [%r0]
+    jne %r1, %r2, torn
+    add %r0, 8
+    add %r3, 1
+    jlt %r3, 16, loop
+    mov %r0, 0
+    exit
+    torn:
+    mov %r0, 1
+    exit
+    absent:
+    mov %r0, 2
+    exit
+    """
+)
+
+
+def _shared_file(tmp_path: Path, size: int) -> tuple[Path, mmap.mmap]:
+    path = tmp_path / "map.shm"
+    path.write_bytes(b"\0" * size)
+    with path.open("r+b") as f:
+        return path, mmap.mmap(f.fileno(), 0)
+
+
+@pytest.mark.parametrize("kind", [ARRAY, HASH], ids=["array", "hash"])
+def test_other_process_writes_never_torn(tmp_path: Path, kind: int) -> None:
+    with VM() as vm:
+        m = vm.create_map("shared", kind, 4, 8 * WORDS, 8)
+        path, mem = _shared_file(tmp_path, m.storage_size())
+        m.attach_storage(mem, init=True)
+        vm.load(READER)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(kind), "20000"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        results = {0: 0, 1: 0, 2: 0}
+        host_torn = 0
+        try:
+            while writer.poll() is None:
+                results[vm.run()] += 1
+                value = m.lookup(struct.pack("<I", 3))
+                if value is not None and len(set(struct.unpack(f"<{WORDS}Q", value))) != 1:
+                    host_torn += 1
+        finally:
+            out, _ = writer.communicate(timeout=120)
+        assert writer.returncode == 0 and out.strip() == "done"
+        assert results[1] == 0 and host_torn == 0
+        assert results[0] > 0  # the reader really saw values while the writer ran
+        last = m.lookup(struct.pack("<I", 3))
+        assert last == struct.pack(f"<{WORDS}Q", *([20000] * WORDS))
+
+
+def test_init_copies_entries_and_adopt_checks_shape(tmp_path: Path) -> None:
+    with VM() as vm:
+        m = vm.create_map("m", HASH, 4, 4, 4)
+        m.update(b"\1\0\0\0", b"one!")
+        path, mem = _shared_file(tmp_path, m.storage_size())
+        m.attach_storage(mem, init=True)
+        assert m.items() == [(b"\1\0\0\0", b"one!")]
+        with VM() as other:
+            wrong = other.create_map("m", HASH, 4, 8, 4)
+            with pytest.raises(VMError, match="shared memory holds type 1 key 4 value 4"):
+                wrong.attach_storage(mem, init=False)
+            same = other.create_map("m2", HASH, 4, 4, 4)
+            same.attach_storage(mem, init=False)
+            same.update(b"\2\0\0\0", b"two!")
+        assert sorted(m.items()) == [(b"\1\0\0\0", b"one!"), (b"\2\0\0\0", b"two!")]
+        with VM() as small:
+            tiny = small.create_map("m", HASH, 4, 4, 4)
+            with pytest.raises(VMError, match="needs .* bytes of storage"):
+                tiny.attach_storage(bytearray(16), init=True)
+        with VM() as junk:
+            fresh = junk.create_map("m", HASH, 4, 4, 4)
+            with pytest.raises(VMError, match="holds no fovm map"):
+                fresh.attach_storage(bytearray(fresh.storage_size()), init=False)
+        assert os.path.getsize(path) == m.storage_size()
