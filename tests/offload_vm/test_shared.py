@@ -25,18 +25,17 @@ WRITER = textwrap.dedent(
     with open(path, "r+b") as f:
         mem = mmap.mmap(f.fileno(), 0)
     vm = VM()
-    m = vm.create_map("shared", kind, 4, 8 * %d, 8)
+    m = vm.create_map("shared", kind, 4, 8 * NWORDS, 8)
     m.attach_storage(mem, init=False)
     key = struct.pack("<I", 3)
     for i in range(1, rounds + 1):
-        m.update(key, struct.pack("<%dQ", *([i] * %d)))
-        if kind == HASH and i %% 7 == 0:
+        m.update(key, struct.pack("<NWORDSQ", *([i] * NWORDS)))
+        if kind == HASH and i % 7 == 0:
             m.delete(key)
-            m.update(key, struct.pack("<%dQ", *([i] * %d)))
+            m.update(key, struct.pack("<NWORDSQ", *([i] * NWORDS)))
     print("done", flush=True)
     """
-    % (WORDS, WORDS, WORDS, WORDS, WORDS)
-)
+).replace("NWORDS", str(WORDS))
 
 # Looks up key 3 and returns 1 if the 16 words of its value differ (torn), 2 if absent.
 READER = assemble(
@@ -119,7 +118,7 @@ def test_init_copies_entries_and_adopt_checks_shape(tmp_path: Path) -> None:
         assert sorted(m.items()) == [(b"\1\0\0\0", b"one!"), (b"\2\0\0\0", b"two!")]
         with VM() as small:
             tiny = small.create_map("m", HASH, 4, 4, 4)
-            with pytest.raises(VMError, match="needs .* bytes of storage"):
+            with pytest.raises(VMError, match=r"needs \d+ bytes of storage"):
                 tiny.attach_storage(bytearray(16), init=True)
         with VM() as junk:
             fresh = junk.create_map("m", HASH, 4, 4, 4)
