@@ -50,15 +50,18 @@ static __attribute__((always_inline)) fo_u32 sort_key(const struct fo_connect_ct
     return c->level << 28 | c->latency_rank << 21 | power << 14 | c->name_rank << 7;
 }
 
-/* Whether the connection goes to candidate c's address and port. */
+/* Whether the connection goes to candidate c's address and port (no memcmp in eBPF). */
 static __attribute__((always_inline)) int is_destination(const struct fo_addr *dst,
                                                          const struct fo_candidate *c)
 {
+    const fo_u32 *ip = (const fo_u32 *)dst->ip;
+    const fo_u32 *ip6 = (const fo_u32 *)c->ip6;
+
     if (dst->port != c->port || dst->family != c->family)
         return 0;
     if (c->family == FO_AF_INET)
-        return __builtin_memcmp(dst->ip, &c->ip4, 4) == 0;
-    return __builtin_memcmp(dst->ip, c->ip6, 16) == 0;
+        return ip[0] == c->ip4;
+    return ip[0] == ip6[0] && ip[1] == ip6[1] && ip[2] == ip6[2] && ip[3] == ip6[3];
 }
 
 FO_CONNECT_POLICY(select_target)

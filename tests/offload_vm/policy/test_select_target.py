@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,9 @@ PASS, REWRITE = 0, 1
 
 
 def _decide(policy: Any, crmap: CRMap, task: Task, from_node: str, dst: str) -> tuple[int, str]:
+    table = policy.maps["candidates"]
     for key, value in candidate_items(candidate_rows(crmap, from_node)):
-        policy.maps["candidates"].update(key, value)
+        table.update(key, value)
     return run(policy, ctx(dst, **task_fields(task)))
 
 
@@ -70,48 +72,53 @@ def test_unloaded_edge1_keeps_its_devices(clang: str, vm: None) -> None:
 
 
 # ---- differential test ------------------------------------------------------------------------
-_percent = st.sampled_from([0, 5, 12.5, 25, 30, 50, 69.9, 70, 75, 90, 99, 100])
-_ms = st.one_of(st.none(), st.sampled_from([2, 4.2, 9.8, 10, 12.5, 15, 30.1]))
+# Worlds are built from a hypothesis-drawn seed: thousands of them stay cheap to generate, and a
+# failure names its seed. Values come from small sets so that ties (equal latency, headroom,
+# power) are common: tie-breaking is where two implementations drift apart.
+PERCENTS = [0, 5, 12.5, 25, 30, 50, 69.9, 70, 75, 90, 99, 100]
+TIMES_MS = [None, 2, 4.2, 9.8, 10, 12.5, 15, 30.1]
 
 
-@st.composite
-def _node(draw: Any, i: int, groups: int) -> Node:
-    role = "cloud" if i == 0 else draw(st.sampled_from(["edge", "edge", "edge", "cloud"]))
+def _node(rnd: random.Random, i: int, groups: int) -> Node:
+    role = "cloud" if i == 0 else rnd.choice(["edge", "edge", "edge", "cloud"])
+    capability = {k: v for k, v in (("cpu", rnd.choice(TIMES_MS)), ("io", rnd.choice(TIMES_MS)))
+                  if v is not None}
     return Node(
-        name=f"n{draw(st.integers(0, 99)):02d}x{i}", role=role,
-        group=f"g{draw(st.integers(0, groups))}" if role == "edge" else "cloud",
-        address=f"10.{i // 200}.{i % 200}.{draw(st.integers(1, 250))}:{8000 + i}",
-        computing_power=ComputingPower(CPU(draw(st.sampled_from([1, 2, 4, 8, 32])), 2000),
-                                       draw(st.sampled_from([512, 2048, 8192])),
-                                       draw(st.sampled_from([1, 16, 256]))),
-        security=draw(st.booleans()),
-        resource=Resource(cpu_percent=draw(_percent),
-                          memory_used_mib=draw(st.sampled_from([0, 256, 1024, 4096, 9000])),
-                          storage_used_gib=draw(st.sampled_from([0, 0.5, 8, 300]))),
-        capability={k: v for k, v in (("cpu", draw(_ms)), ("io", draw(_ms))) if v is not None},
-        online=draw(st.booleans()) or draw(st.booleans()),
+        name=f"n{rnd.randrange(100):02d}x{i}", role=role,
+        group=f"g{rnd.randint(0, groups)}" if role == "edge" else "cloud",
+        address=f"10.{i // 200}.{i % 200}.{rnd.randint(1, 250)}:{8000 + i}",
+        computing_power=ComputingPower(CPU(rnd.choice([1, 2, 4, 8, 32]), 2000),
+                                       rnd.choice([512, 2048, 8192]), rnd.choice([1, 16, 256])),
+        security=rnd.random() < 0.5,
+        resource=Resource(cpu_percent=rnd.choice(PERCENTS),
+                          memory_used_mib=rnd.choice([0, 256, 1024, 4096, 9000]),
+                          storage_used_gib=rnd.choice([0, 0.5, 8, 300])),
+        capability=capability,
+        online=rnd.random() < 0.8,
     )
 
 
-@st.composite
-def _world(draw: Any) -> tuple[CRMap, Task, str, str]:
-    count = draw(st.integers(1, 20))
-    nodes = [draw(_node(i, draw(st.integers(0, 3)))) for i in range(count)]
-    requester = Node(name="dev", role="device", group=draw(st.sampled_from(["g0", "g1", ""])),
+def world(seed: int) -> tuple[CRMap, Task, str, str]:
+    """A random CR-map with up to 40 edge and cloud nodes, a device, a task and the node the
+    device's program connects to."""
+    rnd = random.Random(seed)
+    count = rnd.randint(1, 40)
+    groups = rnd.randint(0, 3)
+    nodes = [_node(rnd, i, groups) for i in range(count)]
+    requester = Node(name="dev", role="device", group=rnd.choice(["g0", "g1", ""]),
                      computing_power=ComputingPower(CPU(1), 512, 1))
     names = [n.name for n in nodes]
-    links = [Edge("dev", names[j], 100, draw(st.sampled_from([0.5, 1, 2, 2.5, 5, 40])))
-             for j in sorted(set(draw(st.lists(st.integers(0, count - 1), min_size=1))))]
-    links += [Edge(names[a], names[b], 100, draw(st.sampled_from([1, 2, 3, 10])))
-              for a, b in draw(st.lists(st.tuples(st.integers(0, count - 1),
-                                                  st.integers(0, count - 1)), max_size=12))
-              if a != b]
+    attached = rnd.sample(range(count), rnd.randint(1, min(count, 4)))
+    links = [Edge("dev", names[j], 100, rnd.choice([0.5, 1, 2, 2.5, 5, 40])) for j in attached]
+    for _ in range(rnd.randint(0, 2 * count)):
+        a, b = rnd.randrange(count), rnd.randrange(count)
+        if a != b:
+            links.append(Edge(names[a], names[b], 100, rnd.choice([1, 2, 3, 10])))
     crmap = CRMap({n.name: n for n in [*nodes, requester]}, links)
-    task = Task("t", draw(st.sampled_from(["cpu", "io"])), draw(st.booleans()),
-                draw(st.booleans()),
-                Demand(draw(st.integers(0, 4000)) / 1000, draw(st.integers(0, 4096)),
-                       draw(st.integers(0, 20000))))
-    return crmap, task, "dev", names[draw(st.integers(0, count - 1))]
+    task = Task("t", rnd.choice(["cpu", "io"]), rnd.random() < 0.5, rnd.random() < 0.5,
+                Demand(rnd.randint(0, 4000) / 1000, rnd.randint(0, 4096),
+                       rnd.randint(0, 20000)))
+    return crmap, task, "dev", rnd.choice(names)
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +127,12 @@ def select_policy() -> Any:
     return example_vm("select_target")
 
 
-@settings(max_examples=3000, deadline=None, derandomize=True,
+@settings(max_examples=2000, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(world=_world())
+@given(seed=st.integers(0, 2**32 - 1))
 def test_vm_choice_equals_topology_choice(clang: str, vm: None, select_policy: Any,
-                                          world: tuple[CRMap, Task, str, str]) -> None:
-    crmap, task, requester, original = world
+                                          seed: int) -> None:
+    crmap, task, requester, original = world(seed)
     try:
         expected = select_target(crmap, task, requester)
     except TaskError:
@@ -134,6 +141,21 @@ def test_vm_choice_equals_topology_choice(clang: str, vm: None, select_policy: A
     dst = crmap.nodes[original].address
     got = _decide(select_policy, crmap, task, requester, dst)
     if original not in rows or expected.node is None:
-        assert got == (PASS, dst)
+        assert got == (PASS, dst), (seed, expected)
     else:
-        assert got == (REWRITE, rows[expected.node].address), expected
+        assert got == (REWRITE, rows[expected.node].address), (seed, expected)
+
+
+def test_the_generated_worlds_exercise_every_rule_and_level() -> None:
+    """The differential test is only as good as its worlds: every rule and level occurs."""
+    seen = set()
+    for seed in range(400):
+        crmap, task, requester, _ = world(seed)
+        try:
+            chosen = select_target(crmap, task, requester)
+        except TaskError:
+            continue
+        seen.add((chosen.rule, chosen.level))
+    for rule in ("sensitive-urgent", "urgent", "neither"):
+        assert {(rule, "group"), (rule, "other-group"), (rule, "cloud"), (rule, "none")} <= seen
+    assert {("sensitive", "cloud"), ("sensitive", "none")} <= seen
