@@ -44,8 +44,10 @@ def _vm_sources(root: Path) -> list[Path]:
 
 def _compile(cc: Sequence[str], sources: Sequence[Path], out: Path, root: Path,
              extra: Sequence[str]) -> None:
-    includes = [f"-I{root / d}" for d in ("firmware_hooks/include", "firmware_hooks/src",
-                                          "offload_vm/include", "offload_vm/src")]
+    # The VM's private headers only for #include "..." (one is named elf.h, like the system's).
+    includes = [*(f"-I{root / d}" for d in ("firmware_hooks/include", "firmware_hooks/src",
+                                            "offload_vm/include")),
+                "-iquote", str(root / "offload_vm" / "src")]
     tmp = out.with_name(out.name + ".tmp")
     cmd = [*cc, *_CFLAGS, *includes, *extra, "-o", str(tmp), *map(str, sources), "-ldl",
            "-lpthread"]
@@ -56,8 +58,10 @@ def _compile(cc: Sequence[str], sources: Sequence[Path], out: Path, root: Path,
 
 
 def build_libraries(out_dir: Path, cc: Sequence[str] | None = None,
-                    extra_cflags: Sequence[str] = (), root: Path | None = None) -> list[Path]:
-    """Build both libraries into ``out_dir``; ``cc`` e.g. ``["aarch64-linux-gnu-gcc"]``."""
+                    extra_cflags: Sequence[str] = (), root: Path | None = None,
+                    names: Sequence[str] = (HOOK_LIBRARY, STORE_LIBRARY)) -> list[Path]:
+    """Build the libraries ``names`` (default both) into ``out_dir``; ``cc`` e.g.
+    ``["aarch64-linux-gnu-gcc"]`` (default ``$CC`` or ``cc``)."""
     root = root or source_root()
     compiler = list(cc) if cc else shlex.split(os.environ.get("CC", "cc"))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +69,8 @@ def build_libraries(out_dir: Path, cc: Sequence[str] | None = None,
     vm = _vm_sources(root)
     outputs = []
     for name, files in ((HOOK_LIBRARY, _HOOK_SOURCES), (STORE_LIBRARY, _STORE_SOURCES)):
+        if name not in names:
+            continue
         out = out_dir / name
         _compile(compiler, [*(src / f for f in files), *vm], out, root, extra_cflags)
         outputs.append(out)

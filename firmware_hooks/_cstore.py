@@ -27,7 +27,7 @@ _SIGNATURES: dict[str, list[Any]] = {
     "fohook_store_init": [_S, _ERR],
     "fohook_store_generation": [_S, ctypes.POINTER(ctypes.c_uint64), _ERR],
     "fohook_store_install": [_S, _S, ctypes.c_uint32, _P, _Z, _S, ctypes.c_uint,
-                             ctypes.POINTER(ctypes.c_uint64), _ERR],
+                             ctypes.POINTER(ctypes.c_uint64), _P, _Z, _ERR],
     "fohook_store_remove": [_S, _ERR],
     "fohook_store_update": [_S, _S, _P, _Z, _P, _Z, _Z, _ERR],
     "fohook_store_delete": [_S, _S, _P, _Z, _ERR],

@@ -100,14 +100,12 @@ class PolicyStore:
         if not 0 <= version < 2**32:
             raise HookError(f"policy version {version} is not a 32-bit unsigned number")
         gen = ctypes.c_uint64(0)
+        meta = ctypes.create_string_buffer(4096)
         self._call("install", name.encode(), version, elf, len(elf),
                    section.encode() if section else None, _KEEP_MAPS if keep_maps else 0,
-                   ctypes.byref(gen))
-        installed = self.current()
-        if installed is None or installed.generation != gen.value:
-            raise HookError(f"policy store {self.directory}: another writer replaced "
-                            f"generation {gen.value} at once")
-        return installed
+                   ctypes.byref(gen), meta, len(meta))
+        return _parse_meta(meta.value.decode(), gen.value, hashlib.sha256(elf).hexdigest(),
+                           self.directory / f"gen-{gen.value}")
 
     def remove(self) -> None:
         """Publish "no policy": hooked programs' next calls pass unchanged."""

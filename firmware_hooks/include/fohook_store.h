@@ -40,10 +40,12 @@ FOHOOK_API int fohook_store_init(const char *dir, fohook_err *err);
 /* The current generation (0 for a store never written). */
 FOHOOK_API int fohook_store_generation(const char *dir, uint64_t *gen, fohook_err *err);
 /* Verify the ELF object in the VM (section NULL: its first program), lay out its maps as
- * files, publish it as the next generation (*gen receives it; may be NULL). */
+ * files, publish it as the next generation. *gen (may be NULL) receives the generation and
+ * `meta` (may be NULL) the text of its meta file, NUL-terminated, cut at meta_size - 1. */
 FOHOOK_API int fohook_store_install(const char *dir, const char *name, uint32_t version,
                                     const void *elf, size_t len, const char *section,
-                                    unsigned flags, uint64_t *gen, fohook_err *err);
+                                    unsigned flags, uint64_t *gen, char *meta, size_t meta_size,
+                                    fohook_err *err);
 /* Publish "no policy" as the next generation. */
 FOHOOK_API int fohook_store_remove(const char *dir, fohook_err *err);
 /* Write `count` rows (keys and values packed back to back) into a map of the installed

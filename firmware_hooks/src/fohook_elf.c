@@ -42,6 +42,7 @@
 struct fohook_reltab {
     const void *start;
     size_t count;
+    size_t skip; /* leading R_*_RELATIVE entries (DT_RELACOUNT / DT_RELCOUNT): never GOT slots */
     int rela;
 };
 
@@ -50,6 +51,8 @@ struct fohook {
     const ElfW(Sym) *symtab;
     const char *strtab;
     size_t strsz;
+    const uint32_t *gnu_hash;     /* DT_GNU_HASH, or NULL */
+    const uint32_t *sysv_hash;    /* DT_HASH, or NULL */
     struct fohook_reltab tabs[2]; /* [0] PLT relocations, [1] other dynamic relocations */
     uintptr_t lo, hi;             /* the extent of the object's PT_LOAD segments */
     uintptr_t relro_lo, relro_hi; /* page-aligned part ld.so made read-only; empty when none */
@@ -105,6 +108,10 @@ static void fohook_read_dynamic(fohook *h, const ElfW(Dyn) *dyn, size_t sizes[4]
             h->tabs[1].rela = 0;
             break;
         case DT_RELSZ: sizes[2] = dyn->d_un.d_val; break;
+        case DT_RELACOUNT: sizes[3] = dyn->d_un.d_val; break;
+        case DT_RELCOUNT: sizes[3] = dyn->d_un.d_val; break;
+        case DT_GNU_HASH: h->gnu_hash = fohook_dyn_ptr(h, dyn->d_un.d_ptr); break;
+        case DT_HASH: h->sysv_hash = fohook_dyn_ptr(h, dyn->d_un.d_ptr); break;
         default: break;
         }
     }
@@ -137,6 +144,7 @@ int fohook_open_info(fohook **out, const struct dl_phdr_info *info, fohook_err *
                                        : sizes[2] / sizeof(ElfW(Rel));
     if (h->tabs[1].start == NULL)
         h->tabs[1].count = 0;
+    h->tabs[1].skip = sizes[3] < h->tabs[1].count ? sizes[3] : h->tabs[1].count;
     *out = h;
     return FOHOOK_OK;
 }
@@ -168,8 +176,60 @@ static void *fohook_resolve_old(const fohook *h, void *old, const char *funcname
     return old;
 }
 
+#define FOHOOK_MAX_SYMS 8
+
+/* The defined symbol `name` through the GNU hash table (the loader's own lookup), or 0. */
+static size_t fohook_gnu_lookup(const fohook *h, const char *name)
+{
+    const uint32_t *gh = h->gnu_hash;
+    uint32_t nbuckets = gh[0], symoffset = gh[1], bloom_size = gh[2];
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)&gh[4] + bloom_size);
+    const uint32_t *chain = buckets + nbuckets;
+    uint32_t hash = 5381;
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+        hash = hash * 33 + *c;
+    if (nbuckets == 0)
+        return 0;
+    for (uint32_t i = buckets[hash % nbuckets]; i >= symoffset; i++) {
+        uint32_t other = chain[i - symoffset];
+        size_t at = h->symtab[i].st_name;
+        if ((other | 1) == (hash | 1) && at < h->strsz && strcmp(h->strtab + at, name) == 0)
+            return i;
+        if (other & 1)
+            break;
+    }
+    return 0;
+}
+
+/* The dynamic symbol indexes named `name` (at most FOHOOK_MAX_SYMS); -1 when the object has
+ * no hash table to bound its symbol table (then every relocation's name is compared). With a
+ * GNU hash table, imported (undefined) symbols are the unhashed ones, before symoffset: only
+ * those are compared by name, so an object that does not import `name` costs almost nothing. */
+static int fohook_find_syms(const fohook *h, const char *name, size_t out[FOHOOK_MAX_SYMS])
+{
+    size_t unhashed, n = 0;
+    if (h->gnu_hash != NULL)
+        unhashed = h->gnu_hash[1];
+    else if (h->sysv_hash != NULL)
+        unhashed = h->sysv_hash[1]; /* nchain: every symbol */
+    else
+        return -1;
+    for (size_t i = 1; i < unhashed && n < FOHOOK_MAX_SYMS; i++) {
+        size_t at = h->symtab[i].st_name;
+        if (at < h->strsz && strcmp(h->strtab + at, name) == 0)
+            out[n++] = i;
+    }
+    size_t defined = h->gnu_hash != NULL ? fohook_gnu_lookup(h, name) : 0;
+    if (defined != 0 && n < FOHOOK_MAX_SYMS)
+        out[n++] = defined;
+    return (int)n;
+}
+
+/* Whether relocation i of t is a JUMP_SLOT or GLOB_DAT for one of `syms` (or, when nsyms is
+ * -1, for a symbol named funcname); its offset goes to *offset. */
 static int fohook_is_target(const fohook *h, const struct fohook_reltab *t, size_t i,
-                            const char *funcname, ElfW(Addr) *offset)
+                            const size_t *syms, int nsyms, const char *funcname,
+                            ElfW(Addr) *offset)
 {
     ElfW(Xword) info;
     if (t->rela) {
@@ -184,7 +244,13 @@ static int fohook_is_target(const fohook *h, const struct fohook_reltab *t, size
     unsigned type = (unsigned)FOHOOK_R_TYPE(info);
     if (type != FOHOOK_R_JUMP_SLOT && type != FOHOOK_R_GLOB_DAT)
         return 0;
-    size_t name = h->symtab[FOHOOK_R_SYM(info)].st_name;
+    size_t sym = FOHOOK_R_SYM(info);
+    for (int k = 0; k < nsyms; k++)
+        if (syms[k] == sym)
+            return 1;
+    if (nsyms >= 0)
+        return 0;
+    size_t name = h->symtab[sym].st_name;
     return name < h->strsz && strcmp(h->strtab + name, funcname) == 0;
 }
 
@@ -195,11 +261,15 @@ int fohook_replace(fohook *h, const char *funcname, void *newfunc, void **oldfun
     if (h == NULL || funcname == NULL || newfunc == NULL)
         return fohook_fail(err, FOHOOK_E_INVAL, "fohook_replace needs a handle, a name and a "
                                                 "function");
+    size_t syms[FOHOOK_MAX_SYMS];
+    int nsyms = fohook_find_syms(h, funcname, syms);
+    if (nsyms == 0)
+        return fohook_fail(err, FOHOOK_E_NOT_FOUND, "no GOT slot for '%s'", funcname);
     pthread_mutex_lock(&fohook_write_lock);
     for (int t = 0; t < 2 && rc == FOHOOK_OK; t++) {
-        for (size_t i = 0; i < h->tabs[t].count && rc == FOHOOK_OK; i++) {
+        for (size_t i = h->tabs[t].skip; i < h->tabs[t].count && rc == FOHOOK_OK; i++) {
             ElfW(Addr) offset;
-            if (!fohook_is_target(h, &h->tabs[t], i, funcname, &offset))
+            if (!fohook_is_target(h, &h->tabs[t], i, syms, nsyms, funcname, &offset))
                 continue;
             void **slot = (void **)(h->base + offset);
             void *old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);

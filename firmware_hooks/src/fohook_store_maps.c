@@ -141,9 +141,26 @@ static int fohook_lay_out(const char *dir, const char *tmpdir, uint64_t prev, un
     return rc;
 }
 
+static int fohook_copy_meta(const char *tmpdir, char *meta, size_t meta_size, fohook_err *err)
+{
+    char path[FOHOOK_PATH_MAX];
+    void *text;
+    size_t len;
+    if (snprintf(path, sizeof path, "%s/meta", tmpdir) >= (int)sizeof path)
+        return fohook_fail(err, FOHOOK_E_INVAL, "store path too long: %s", tmpdir);
+    int rc = fohook_read_file(path, &text, &len, err);
+    if (rc != FOHOOK_OK)
+        return rc;
+    size_t n = len < meta_size - 1 ? len : meta_size - 1;
+    memcpy(meta, text, n);
+    meta[n] = '\0';
+    free(text);
+    return FOHOOK_OK;
+}
+
 int fohook_store_install(const char *dir, const char *name, uint32_t version, const void *elf,
                          size_t len, const char *section, unsigned flags, uint64_t *gen,
-                         fohook_err *err)
+                         char *meta, size_t meta_size, fohook_err *err)
 {
     char tmpdir[FOHOOK_PATH_MAX], final[FOHOOK_PATH_MAX];
     if (!fohook_valid_name(name) || (section != NULL && section[0] && !fohook_valid_name(section)))
@@ -164,6 +181,8 @@ int fohook_store_install(const char *dir, const char *name, uint32_t version, co
         rc = fohook_store_write_tmp(tmpdir, name, version, elf, len, section, err);
     if (rc == FOHOOK_OK)
         rc = fohook_lay_out(dir, tmpdir, s.gen, flags, elf, len, section, err);
+    if (rc == FOHOOK_OK && meta != NULL && meta_size > 0)
+        rc = fohook_copy_meta(tmpdir, meta, meta_size, err);
     if (rc == FOHOOK_OK && rename(tmpdir, final) != 0)
         rc = fohook_fail(err, FOHOOK_E_IO, "cannot rename %s: %s", tmpdir, strerror(errno));
     if (rc == FOHOOK_OK) {

@@ -1,0 +1,61 @@
+/* bench/hook.py's driver: connect()+close() to a loopback listener in a loop.
+ * Usage: connect_loop PORT ITERATIONS  -> prints nanoseconds per connect()+close().
+ * The listener (a thread of this process) accepts and closes each connection. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int listener;
+
+static void *accept_loop(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int c = accept(listener, NULL, NULL);
+        if (c >= 0)
+            close(c);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    int port = atoi(argv[1]);
+    long n = atol(argv[2]);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    listener = socket(AF_INET, SOCK_STREAM, 0);
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(listener, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(listener, 4096) != 0) {
+        perror("listen");
+        return 1;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, accept_loop, NULL);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            perror("connect");
+            return 1;
+        }
+        close(fd);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+    printf("%.1f\n", ns / (double)n);
+    return 0;
+}
