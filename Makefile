@@ -22,9 +22,14 @@ $(STAMP): pyproject.toml setup.py $(NATIVE)
 
 install: $(STAMP)
 
+# Until the testbed exists: the paper's CR-map (nodes, links, a picture in out/) and where each
+# example task from dev1 (a device on the overloaded edge1) goes, with every rejection explained.
 demo: install
-	$(PY) -m freeoffload topology show examples/topologies/paper.yaml
+	mkdir -p out
+	$(PY) -m freeoffload topology validate examples/topologies/paper.yaml examples/tasks/*.yaml
+	$(PY) -m freeoffload topology show examples/topologies/paper.yaml --png out/paper.png
 	for task in examples/tasks/*.yaml; do \
+	    echo; echo "== $$task from dev1"; \
 	    $(PY) -m freeoffload topology select --map examples/topologies/paper.yaml \
 	        --task $$task --from dev1 --explain || exit 1; \
 	done
