@@ -45,22 +45,53 @@ def resolve_scope(path: str | Path) -> Scope:
     return Scope(full, os.stat(full).st_ino, level)
 
 
+def _v1_cpu_root() -> Path | None:
+    """Where a cgroup v1 hierarchy with the cpu controller is mounted (hybrid hosts)."""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                parts = line.split()
+                if len(parts) > 3 and parts[2] == "cgroup" and "cpu" in parts[3].split(","):
+                    return Path(parts[1])
+    except OSError:
+        pass
+    return None
+
+
+def _limit(directory: Path) -> float | None:
+    """The cores a cgroup directory's own limit allows (v2 cpu.max or v1 CFS quota)."""
+    try:
+        quota, period = (directory / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        quota_us = int((directory / "cpu.cfs_quota_us").read_text())
+        period_us = int((directory / "cpu.cfs_period_us").read_text())
+        return None if quota_us < 0 or period_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+
+
 def cpu_capacity(scope: Scope | None) -> float:
-    """How many cores 100% stands for: the nearest cpu.max up from the scope, else all cores."""
+    """How many cores 100% stands for: the nearest limit up from the scope (its cpu.max, or
+    on hybrid hosts the CFS quota of the same path in the v1 cpu hierarchy), else all cores."""
     cores = float(os.cpu_count() or 1)
-    if scope is None:
-        return cores
     root = cgroup2_root()
-    here = scope.path
-    while root is not None and here != root and here.is_relative_to(root):
-        try:
-            quota, period = (here / "cpu.max").read_text().split()[:2]
-        except (OSError, ValueError):
-            quota = "max"
-            period = "1"
-        if quota != "max" and int(period) > 0:
-            return min(cores, int(quota) / int(period))
-        here = here.parent
+    if scope is None or root is None:
+        return cores
+    relative = scope.path.relative_to(root)
+    trees = [root]
+    v1 = _v1_cpu_root()
+    if v1 is not None:
+        trees.append(v1)
+    for tree in trees:
+        here = tree / relative
+        while here != tree and here.is_relative_to(tree):
+            limit = _limit(here)
+            if limit is not None:
+                return min(cores, limit)
+            here = here.parent
     return cores
 
 

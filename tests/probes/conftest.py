@@ -75,6 +75,34 @@ def cgroup() -> Iterator[Path]:
         _empty_cgroup(path)
 
 
+@pytest.fixture
+def limited_cgroup(cgroup: Path) -> Iterator[tuple[Path, list[Path]]]:
+    """A cgroup v2 scope limited to half a core: through its cpu.max when the v2 hierarchy has
+    the cpu controller, else (hybrid hosts) through the CFS quota of the same path in the v1
+    cpu hierarchy. Yields the scope and every directory a process must join."""
+    from freeoffload.probes._scope import _v1_cpu_root
+
+    root = cgroup.parent
+    if "cpu" in (root / "cgroup.controllers").read_text().split():
+        (root / "cgroup.subtree_control").write_text("+cpu")
+        (cgroup / "cpu.max").write_text("50000 100000")
+        (cgroup / "cpu.weight").write_text("10000")  # its quota, even on a busy machine
+        yield cgroup, [cgroup]
+        return
+    v1 = _v1_cpu_root()
+    need(v1 is not None, "needs the cpu controller in cgroup v2 or v1")
+    assert v1 is not None
+    mirror = v1 / cgroup.relative_to(root)
+    mirror.mkdir()
+    try:
+        (mirror / "cpu.cfs_period_us").write_text("100000")
+        (mirror / "cpu.cfs_quota_us").write_text("50000")
+        (mirror / "cpu.shares").write_text("262144")  # its quota, even on a busy machine
+        yield cgroup, [cgroup, mirror]
+    finally:
+        _empty_cgroup(mirror)
+
+
 def _empty_cgroup(path: Path) -> None:
     for _ in range(50):
         pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
@@ -89,9 +117,10 @@ def _empty_cgroup(path: Path) -> None:
     path.rmdir()
 
 
-def join_cgroup(path: Path) -> None:
-    """A preexec_fn body: move the child into ``path`` before it runs the program."""
-    (path / "cgroup.procs").write_text(str(os.getpid()))
+def join_cgroup(*paths: Path) -> None:
+    """A preexec_fn body: move the child into ``paths`` before it runs the program."""
+    for path in paths:
+        (path / "cgroup.procs").write_text(str(os.getpid()))
 
 
 @dataclass

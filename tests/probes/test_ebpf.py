@@ -52,6 +52,27 @@ def test_a_cpu_spinner_in_a_cgroup_is_seen_busy_on_a_core(bpf: None, cgroup: Pat
     assert sample.tasks == 1
 
 
+def test_cpu_in_a_limited_cgroup_is_a_share_of_its_quota(
+        bpf: None, limited_cgroup: tuple[Path, list[Path]]) -> None:
+    cgroup, joined = limited_cgroup
+    scope = resolve_scope(cgroup)
+    with EbpfCollector(scope) as collector:
+        spinner = subprocess.Popen([sys.executable, "-c", SPIN, "3.5"],
+                                   preexec_fn=lambda: (join_cgroup(*joined), os.nice(-10)))
+        time.sleep(0.8)
+        collector.sample()
+        before = scope_usage_seconds(scope)
+        time.sleep(2.0)
+        sample = collector.sample()
+        after = scope_usage_seconds(scope)
+        spinner.wait()
+    assert before is not None and after is not None
+    assert sample.cpu.capacity_cores == 0.5
+    truth = (after - before) / sample.interval / 0.5 * 100  # % of the quota, from cpu.stat
+    assert sample.cpu.percent == pytest.approx(truth, rel=0.1, abs=3.0)
+    assert sample.cpu.percent >= 60.0, f"{sample.cpu.percent:.0f}% of half a core"
+
+
 def test_dd_to_a_file_is_counted_in_bytes(bpf: None, cgroup: Path, tmp_path: Path) -> None:
     size = 32 * 1024 * 1024
     with EbpfCollector(resolve_scope(cgroup)) as collector:
