@@ -49,8 +49,21 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("include-dir", help="print the directory of freeoffload/policy.h")
     p.set_defaults(func=_include_dir)
 
-    p = sub.add_parser("push", help="send OUT.fop to a device (PUT URL/v1/policy)")
-    p.add_argument("package", metavar="OUT.fop")
+    p = sub.add_parser("sign-map", help="sign new rows for a map of a policy (a map update)")
+    p.add_argument("package", metavar="POLICY.fop")
+    p.add_argument("--map", required=True, metavar="NAME=FILE.yaml",
+                   help="the rows: a CR-map (candidates, with --from), {from,to} or {key,value}")
+    p.add_argument("--from", dest="from_node", metavar="NODE",
+                   help="the requesting node, for a CR-map")
+    p.add_argument("--key", required=True, metavar="KEY")
+    p.add_argument("--version", type=int, metavar="N",
+                   help="update version (default: the current Unix time)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.fmu")
+    p.set_defaults(func=_sign_map)
+
+    p = sub.add_parser("push", help="send OUT.fop (PUT URL/v1/policy) or a signed map update "
+                       "(PUT URL/v1/maps/NAME) to a device")
+    p.add_argument("package", metavar="OUT.fop|OUT.fmu")
     p.add_argument("--to", required=True, metavar="DEVICE_URL", help="e.g. http://10.0.0.21:7701")
     p.set_defaults(func=_push)
 
@@ -163,12 +176,60 @@ def _include_dir(args: argparse.Namespace) -> int:
     return 0
 
 
-def _push(args: argparse.Namespace) -> int:
-    from .push import push_package
+def _sign_map(args: argparse.Namespace) -> int:
+    import time
 
-    answer = push_package(_read(args.package), args.to)
+    from freeoffload.errors import Location, PolicyError
+
+    from .compiler import write_atomically
+    from .dryrun import load_map_file
+    from .keys import load_private_key
+    from .mapupdate import sign_map_update
+
+    package = _open(argparse.Namespace(package=args.package, pubkey=[]))
+    name, sep, path = args.map.partition("=")
+    if not sep or not name or not path:
+        raise PolicyError.at(Location("--map"), "", f"expected NAME=FILE, got {args.map!r}")
+    rows, _ = load_map_file(name, path, package.manifest.map(name), args.from_node)
+    version = int(time.time()) if args.version is None else args.version
+    data = sign_map_update(package.manifest.name, name, version, rows,
+                           load_private_key(args.key))
+    write_atomically(args.output, data)
+    print(f"{args.output}: map {name} of policy {package.manifest.name}, version {version}, "
+          f"{len(rows)} rows")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from freeoffload.errors import Location, PolicyError
+
+    from .mapupdate import MAGIC_MAP
+    from .push import push_map_update, push_package
+
+    data = _read(args.package)
+    if data.startswith(MAGIC_MAP):
+        manifest, _ = _peek(data, args.package)
+        answer = push_map_update(data, args.to, str(manifest.get("map")))
+    elif data.startswith(b"FOPOLICY"):
+        answer = push_package(data, args.to)
+    else:
+        raise PolicyError.at(Location(args.package), "", "neither a policy package nor a map "
+                             "update", "make one with `policy compile` or `policy sign-map`")
     print(f"{args.package} -> {args.to}: " + json.dumps(answer, sort_keys=True))
     return 0
+
+
+def _peek(data: bytes, source: str) -> tuple[dict[str, Any], bytes]:
+    from freeoffload.errors import PolicyError
+
+    from ._container import Unreadable, unpack_container
+    from .mapupdate import MAGIC_MAP
+
+    try:
+        box = unpack_container(data, MAGIC_MAP, "map update", source)
+    except Unreadable as err:
+        raise PolicyError([err.problem]) from err
+    return box.manifest, box.payload
 
 
 def _keys_gen(args: argparse.Namespace) -> int:

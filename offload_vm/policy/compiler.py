@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from freeoffload.errors import Location, PolicyError
 
-from .manifest import MapSchema
+from .manifest import MAX_U32, MapSchema
 from .package import build_package
 from .program import verify_program
 
@@ -80,9 +80,9 @@ def compile_policy(source: str | Path, key: Ed25519PrivateKey | None = None,
     stem = _NAME_CHARS.sub("_", Path(source).stem)
     chosen_name = name or stem
     chosen_version = int(time.time()) if version is None else version
-    if chosen_version < 1:
+    if not 1 <= chosen_version <= MAX_U32:
         raise PolicyError.at(Location("--version"), "version",
-                             f"expected a positive integer, got {chosen_version}")
+                             f"expected an integer from 1 to {MAX_U32}, got {chosen_version}")
     data = build_package(elf, chosen_name, chosen_version, maps, key)
     return Built(data, chosen_name, chosen_version, maps, key is not None)
 

@@ -49,12 +49,16 @@ class Manifest:
                 "maps": [m.to_json() for m in self.maps]}
 
 
+MAX_U32 = 0xFFFFFFFF
+
+
 def _int_field(raw: dict[str, Any], field: str, where: str, loc: Location,
                problems: list[Problem], minimum: int = 0) -> int:
     value = raw.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_U32:
         problems.append(Problem(loc, f"{where}{field}",
-                                f"expected an integer >= {minimum}, got {value!r}"))
+                                f"expected an integer from {minimum} to {MAX_U32}, "
+                                f"got {value!r}"))
         return 0
     return value
 
