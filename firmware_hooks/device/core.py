@@ -63,6 +63,10 @@ class Device:
 
         self.config = config
         self.store = PolicyStore(config.store)
+        try:
+            config.store.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise HookError(f"cannot create {config.store.parent}: {err.strerror}") from err
         self.store.init()
         self.state = DeviceState.load(config.state_dir)
         self.refused = 0

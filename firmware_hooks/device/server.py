@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -60,6 +61,9 @@ async def _apply(request: web.Request, what: str,
         except FreeOffloadError as err:  # the store or the disk failed: not the sender's fault
             print(f"freeoffload device: {what} failed: {err}", file=sys.stderr, flush=True)
             return _error(500, f"the device could not apply it: {err}")
+        except Exception as err:  # a bug: say so in JSON, keep serving, keep the traceback
+            traceback.print_exc()
+            return _error(500, f"the device failed on this {what}: {type(err).__name__}: {err}")
     return web.json_response(answer)
 
 
