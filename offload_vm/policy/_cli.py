@@ -156,7 +156,8 @@ def _run(args: argparse.Namespace) -> int:
         rows, found = load_map_file(name, path, package.manifest.map(name), raw.get("from"))
         maps[name] = rows
         names.update(found)
-    decision = run_policy(package.elf, ctx, maps, package.manifest)
+    decision = run_policy(package.elf, ctx, maps, package.manifest,
+                          lambda line: print(f"trace: {line.rstrip()}", file=sys.stderr))
     before, after = decision.before.destination, decision.after.destination
     node = names.get(after)
     if args.json:

@@ -8,7 +8,7 @@ A map file (``--map NAME=FILE.yaml``) is one of:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,13 +98,17 @@ def load_map_file(name: str, path: str, schema: MapSchema | None,
 
 
 def run_policy(elf: bytes, ctx: ConnectContext, maps: dict[str, Sequence[tuple[bytes, bytes]]],
-               manifest: Manifest | None = None) -> Decision:
-    """Load ``elf``, fill ``maps`` (name -> rows), run once on ``ctx``."""
+               manifest: Manifest | None = None,
+               trace: Callable[[str], None] | None = None) -> Decision:
+    """Load ``elf``, fill ``maps`` (name -> rows), run once on ``ctx``; ``trace`` receives
+    each ``bpf_trace_printk`` line."""
     try:
         vm: Any = load_program(elf)
     except VMError as err:
         raise PolicyError.at(Location(manifest.name if manifest else "policy"), "verifier",
                              f"the VM rejects the program: {err}") from err
+    if trace is not None and hasattr(vm, "on_trace"):
+        vm.on_trace(trace)
     for name, rows in maps.items():
         target = vm.maps.get(name)
         if target is None:

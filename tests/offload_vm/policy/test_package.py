@@ -18,6 +18,8 @@ from freeoffload.offload_vm.policy._container import canonical_json
 
 from freeoffload.errors import PolicyError
 
+from .vmtools import EXAMPLES
+
 ELF = b"\x7fELF" + bytes(range(256)) * 2  # the container does not look inside the object
 MAPS = (MapSchema("candidates", 2, 4, 112, 64),)
 
@@ -140,3 +142,17 @@ def test_manifest_is_plain_json_in_the_file(key: Ed25519PrivateKey) -> None:
     assert manifest["maps"][0] == {"name": "candidates", "type": 2, "key_size": 4,
                                    "value_size": 112, "max_entries": 64}
     assert len(manifest["sha256"]) == 64
+
+
+def test_every_byte_of_a_real_signed_policy_is_covered(key: Ed25519PrivateKey, clang: str,
+                                                       vm: None) -> None:
+    from freeoffload.offload_vm.policy import compile_policy
+
+    built = compile_policy(EXAMPLES / "select_target.c", key, version=5)
+    package = read_package(built.data, [key.public_key()], "select.fop", min_version=5)
+    assert [m.name for m in package.manifest.maps] == ["candidates"]
+    for i in range(len(built.data)):
+        bad = bytearray(built.data)
+        bad[i] ^= 0x04
+        _, problems = check_package(bytes(bad), [key.public_key()], "select.fop")
+        assert problems, f"byte {i} of {len(built.data)} went unnoticed"
