@@ -184,14 +184,27 @@ def test_a_body_over_the_limit_is_refused(tmp_path: Path, material: dict[str, An
 @pytest.mark.parametrize("bad", sorted((DATA / "bad").glob("*.yaml")), ids=lambda p: p.stem)
 def test_config_errors_name_line_and_field(bad: Path, tmp_path: Path,
                                            material: dict[str, Any]) -> None:
+    from freeoffload.firmware_hooks.device import DeviceConfigError, load_config
+
     shutil.copy(material["pub"], tmp_path / "center.pub")
     config = tmp_path / bad.name
     shutil.copy(bad, config)
     expected = bad.read_text().splitlines()[0].removeprefix("# error: ")
+    with pytest.raises(DeviceConfigError) as caught:
+        load_config(config)
+    assert f"{config}:{expected}" in str(caught.value)
+
+
+def test_the_command_prints_every_config_problem_and_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "device.yaml"
+    config.write_text("listen: nowhere\nmax_body_bytes: -1\n")
     proc = subprocess.run([sys.executable, "-m", "freeoffload", "device", "--config",
                            str(config)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert f"{config}:{expected}" in proc.stderr, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith(f"{config}:1:9: listen: 'nowhere' is not HOST:PORT")
+    assert any(line.startswith(f"{config}:1:1: trusted_keys:") for line in lines)
+    assert any(line.startswith(f"{config}:2:17: max_body_bytes:") for line in lines)
 
 
 def test_a_good_config_loads(tmp_path: Path, material: dict[str, Any]) -> None:
