@@ -107,8 +107,9 @@ def read_map_update(data: bytes, trusted: Sequence[Ed25519PublicKey], source: st
         problems.append(Problem(loc, "rows", f"{count} rows of {ksize}+{vsize} bytes do not "
                                 f"fill the {len(box.payload)}-byte payload"))
         count = 0
-    rows = tuple((box.payload[i:i + ksize], box.payload[i + ksize:i + ksize + vsize])
-                 for i in range(0, count * (ksize + vsize), ksize + vsize))
+    step = ksize + vsize
+    rows = tuple((box.payload[i:i + ksize], box.payload[i + ksize:i + step])
+                 for i in range(0, count * step, step)) if step > 0 else ()
     update = MapUpdate(_field(raw, "policy", str, loc, problems),
                        _field(raw, "map", str, loc, problems), version, ksize, vsize, rows,
                        bool(raw.get("replace", True)))

@@ -78,3 +78,11 @@ def test_a_package_is_not_an_update(key: Ed25519PrivateKey) -> None:
     with pytest.raises(PolicyError) as err:
         _read(build_package(b"x", "p", 1, (), key), key)
     assert "not a freeoffload map update" in str(err.value)
+
+
+def test_an_empty_replacing_update_clears_the_map(key: Ed25519PrivateKey) -> None:
+    update = read_map_update(sign_map_update("redirect", "redirects", 4, [], key),
+                             [key.public_key()], "u", policy=POLICY)
+    assert update.rows == () and update.replace
+    with pytest.raises(ValueError):
+        sign_map_update("redirect", "redirects", 4, [], key, replace=False)
