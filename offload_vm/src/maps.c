@@ -137,7 +137,7 @@ struct fovm_map *fovm_map_new(struct fovm_vm *vm, const fovm_map_info *info, int
         return NULL;
     }
     m->vm = vm;
-    m->info = *info;
+    fovm_copy(&m->info, info, sizeof m->info);
     m->info.name[sizeof m->info.name - 1] = 0;
     total = fovm_map_layout(info, m);
     mem = total < (size_t)-1 ? fovm_alloc(vm, (size_t)total, tag) : NULL;
@@ -193,7 +193,10 @@ fovm_map *fovm_map_find(fovm_vm *vm, const char *name)
     return NULL;
 }
 
-void fovm_map_get_info(const fovm_map *map, fovm_map_info *info) { *info = map->info; }
+void fovm_map_get_info(const fovm_map *map, fovm_map_info *info)
+{
+    fovm_copy(info, &map->info, sizeof *info);
+}
 
 static int array_index(const struct fovm_map *m, const void *key, uint32_t *idx)
 {

@@ -59,7 +59,7 @@ int fovm_map_attach_storage(fovm_map *map, void *mem, size_t len, int init, fovm
     int rc;
     if (!map || !mem || ((uintptr_t)mem & 7u))
         return fovm_fail(err, FOVM_E_INVAL, -1, "shared storage must be 8-byte aligned memory");
-    moved = *map;
+    fovm_copy(&moved, map, sizeof moved);
     total = fovm_map_layout(&map->info, &moved);
     if (total > len)
         return fovm_fail(err, FOVM_E_NOMEM, -1, "map %s needs %U bytes of storage, got %U",
@@ -74,7 +74,7 @@ int fovm_map_attach_storage(fovm_map *map, void *mem, size_t len, int init, fovm
         fovm_map_bind(&moved, mem);
     }
     moved.shared = 1;
-    *map = moved;
+    fovm_copy(map, &moved, sizeof moved);
     fovm_relink(map->vm);
     return FOVM_OK;
 }
