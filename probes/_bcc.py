@@ -19,7 +19,7 @@ from typing import Any
 
 from freeoffload.errors import ProbeError, ProbeSpecError, Problem
 
-from ._features import missing_tracepoints, possible_cpus, tracefs
+from ._features import has_kprobes, missing_tracepoints, possible_cpus, tracefs
 from .spec import MetricSpec, ProbeSpec
 
 __all__ = ["LoadedProbe", "MapReader", "Scope", "load"]
@@ -128,11 +128,13 @@ class LoadedProbe:
             self.bpf = None
 
 
-def _cflags(spec: ProbeSpec, scope: Scope | None, present: list[str]) -> list[str]:
+def _cflags(spec: ProbeSpec, scope: Scope | None, present: list[str],
+            kprobed: list[tuple[str, str]]) -> list[str]:
     flags = [f"-I{spec.source.parent}", f"-DFO_MAX_CPUS={possible_cpus()}"]
     if scope is not None:
         flags += [f"-DFO_SCOPE_ID={scope.cgroup_id}ULL", f"-DFO_SCOPE_LEVEL={scope.level}"]
     flags += [f"-DFO_HAVE_{tp.replace(':', '_')}" for tp in present]
+    flags += [f"-DFO_KPROBE_{tp.replace(':', '_')}" for tp, _ in kprobed]
     return flags
 
 
@@ -147,20 +149,35 @@ def load(spec: ProbeSpec, scope: Scope | None = None) -> LoadedProbe:
                          + ", ".join(missing))
     absent = missing_tracepoints(spec.optional, base)
     present = [tp for tp in spec.optional if tp not in absent]
+    kprobed = [(tp, fn) for tp, fn in spec.kprobes if tp in absent] if has_kprobes(base) else []
     try:
         text = spec.source.read_text()
     except OSError as err:
         raise ProbeError(f"probe {spec.name}: cannot read {spec.source}: {err.strerror}") from err
     start = time.monotonic()
-    bpf = _compile(spec, text, _cflags(spec, scope, present))
-    seconds = time.monotonic() - start
+    bpf = _compile(spec, text, _cflags(spec, scope, present, kprobed))
     try:
+        _attach_kprobes(spec, bpf, kprobed)
+        seconds = time.monotonic() - start
         readers = _check_maps(spec, bpf)
     except BaseException:
         bpf.cleanup()
         raise
-    return LoadedProbe(spec, bpf, readers, seconds, spec.tracepoints + tuple(present),
-                       tuple(absent))
+    done = {tp for tp, _ in kprobed}
+    return LoadedProbe(spec, bpf, readers, seconds,
+                       spec.tracepoints + tuple(present) + tuple(f"kprobe:{fn}" for _, fn in
+                                                                 kprobed),
+                       tuple(tp for tp in absent if tp not in done))
+
+
+def _attach_kprobes(spec: ProbeSpec, bpf: Any, kprobed: list[tuple[str, str]]) -> None:
+    """Entry and return probes ``fo_kprobe_FN`` / ``fo_kretprobe_FN`` on each function."""
+    for _, fn in kprobed:
+        try:
+            bpf.attach_kprobe(event=fn, fn_name=f"fo_kprobe_{fn}")
+            bpf.attach_kretprobe(event=fn, fn_name=f"fo_kretprobe_{fn}")
+        except Exception as err:  # bcc raises bare Exception
+            raise ProbeError(f"probe {spec.name}: cannot attach kprobe {fn}: {err}") from err
 
 
 def _compile(spec: ProbeSpec, text: str, cflags: list[str]) -> Any:

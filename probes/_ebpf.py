@@ -10,8 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from freeoffload.errors import FreeOffloadError
-
 from . import _bcc, _facts
 from ._decode import Decoder, Label, Snapshot, Value, delta
 from ._scope import Scope, cpu_capacity, scope_tasks
@@ -42,6 +40,7 @@ class EbpfCollector:
         self.storage_path = storage_path
         self.probes: list[_bcc.LoadedProbe] = []
         self._decoders: list[tuple[_bcc.MapReader, Decoder]] = []
+        self._scales: dict[str, float] = {}
         started = time.monotonic()
         try:
             for spec in specs if specs is not None else [load_probe(n) for n in builtin_names()]:
@@ -49,6 +48,7 @@ class EbpfCollector:
                 self.probes.append(probe)
                 for metric in spec.metrics:
                     self._decoders.append((probe.readers[metric.name], Decoder(metric)))
+                    self._scales[metric.name] = metric.scale
         except BaseException:
             self.close()
             raise
@@ -98,18 +98,20 @@ class EbpfCollector:
             time=time.time(), interval=interval, mode=self.mode, reason=self.reason,
             scope=str(scope.path) if scope else None,
             cpu=self._cpu(changes, interval), memory=self._meminfo.read(),
-            disks=_disks(changes), interfaces=_interfaces(changes), peers=_peers(changes),
+            disks=_disks(changes), interfaces=_interfaces(changes),
+            peers=_peers(changes, self._scales),
             tasks=scope_tasks(scope) if scope else _facts.task_count(),
             storage_used_bytes=_facts.storage_used(self.storage_path))
 
     def _cpu(self, changes: dict[str, Snapshot], interval: float) -> CpuSample:
         busy = changes.get("cpu_busy_seconds_total", {})
+        scale = self._scales.get("cpu_busy_seconds_total", 1e-9)
         ncpu = self._ncpu
         per_cpu = [0.0] * ncpu
         for (cpu, *_), ns in busy.items():
             if isinstance(cpu, int) and cpu < ncpu and isinstance(ns, int):
-                per_cpu[cpu] = min(100.0, ns * 1e-9 / interval * 100.0)
-        total = sum(ns for ns in busy.values() if isinstance(ns, int)) * 1e-9
+                per_cpu[cpu] = min(100.0, ns * scale / interval * 100.0)
+        total = sum(ns for ns in busy.values() if isinstance(ns, int)) * scale
         percent = min(100.0, total / interval / self._capacity * 100.0)
         runq = _histogram(changes.get("cpu_runq_latency_seconds", {}))
         return CpuSample(percent, per_cpu, self._capacity, runq)
@@ -180,7 +182,7 @@ def _mean(value: Value | None, scale: float) -> float | None:
     return None
 
 
-def _peers(changes: dict[str, Snapshot]) -> dict[str, PeerSample]:
+def _peers(changes: dict[str, Snapshot], scales: dict[str, float]) -> dict[str, PeerSample]:
     out: dict[str, PeerSample] = {}
 
     def peer(addr: Label) -> PeerSample:
@@ -193,16 +195,11 @@ def _peers(changes: dict[str, Snapshot]) -> dict[str, PeerSample]:
         else:
             p.received_bytes = (p.received_bytes or 0) + _int(amount)
     for (addr, *_), value in changes.get("tcp_peer_rtt_seconds", {}).items():
-        peer(addr).rtt_seconds = _mean(value, 1e-6)
+        peer(addr).rtt_seconds = _mean(value, scales.get("tcp_peer_rtt_seconds", 1e-6))
     for (addr, *_), value in changes.get("tcp_peer_connect_seconds", {}).items():
         p = peer(addr)
-        p.connect_seconds = _mean(value, 1e-9)
+        p.connect_seconds = _mean(value, scales.get("tcp_peer_connect_seconds", 1e-9))
         p.connects = value[1] if isinstance(value, tuple) else 0
     for (addr, *_), count in changes.get("tcp_peer_retransmits_total", {}).items():
         peer(addr).retransmits = _int(count)
     return out
-
-
-def describe_failure(err: FreeOffloadError) -> str:
-    """One line for why the eBPF collector could not start."""
-    return str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -50,7 +50,7 @@ _SCALARS = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 _ARRAY = re.compile(r"^(char|u8)\[([1-9][0-9]{0,3})\]$")
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _TRACEPOINT = re.compile(r"^[a-z0-9_]+:[a-z0-9_]+$")
-_TOP = ("tracepoints", "optional", "metrics", "internal", "description")
+_TOP = ("tracepoints", "optional", "kprobes", "metrics", "internal", "description")
 _METRIC_KEYS = ("name", "type", "unit", "scale", "help", "key", "value")
 _FIELD_KEYS = ("name", "type", "decoder", "values")
 
@@ -108,6 +108,7 @@ class ProbeSpec:
     metrics: tuple[MetricSpec, ...]
     internal: tuple[str, ...]
     optional: tuple[str, ...] = ()  # used when present (the program tests FO_HAVE_CAT_EVENT)
+    kprobes: tuple[tuple[str, str], ...] = ()  # (optional tracepoint, kernel function instead)
 
     def metric(self, name: str) -> MetricSpec:
         for m in self.metrics:
@@ -148,6 +149,7 @@ def _build(name: str, data: Any, where: str, source: Path, yaml_path: Path) -> P
     _unknown(data, _TOP, "", problems)
     tracepoints = _tracepoints(data, "tracepoints", problems)
     optional = _tracepoints(data, "optional", problems) if "optional" in data else ()
+    kprobes = _kprobes(data, optional, problems)
     metrics = _metrics(data, problems)
     internal = _names(data, "internal", problems)
     seen: dict[str, Location] = {}
@@ -159,7 +161,7 @@ def _build(name: str, data: Any, where: str, source: Path, yaml_path: Path) -> P
         raise ProbeSpecError(problems)
     description = data.get("description", "")
     return ProbeSpec(name, source, yaml_path, str(description), tracepoints, tuple(metrics),
-                     tuple(internal), optional)
+                     tuple(internal), optional, kprobes)
 
 
 def _unknown(node: LocMap, allowed: tuple[str, ...], prefix: str,
@@ -184,6 +186,29 @@ def _tracepoints(data: LocMap, field: str, problems: list[Problem]) -> tuple[str
                                     "e.g. sched:sched_switch"))
         else:
             out.append(item)
+    return tuple(out)
+
+
+def _kprobes(data: LocMap, optional: tuple[str, ...],
+             problems: list[Problem]) -> tuple[tuple[str, str], ...]:
+    if "kprobes" not in data:
+        return ()
+    raw = data["kprobes"]
+    if not isinstance(raw, LocMap):
+        problems.append(Problem(data.value_loc("kprobes"), "kprobes",
+                                "expected a mapping of optional tracepoint: kernel function"))
+        return ()
+    out = []
+    for tracepoint, function in raw.items():
+        if tracepoint not in optional:
+            problems.append(Problem(raw.key_loc(tracepoint), f"kprobes.{tracepoint}",
+                                    "not an optional tracepoint of this probe",
+                                    "a kprobe only stands in for a tracepoint in optional"))
+        elif not isinstance(function, str) or not _NAME.match(function):
+            problems.append(Problem(raw.value_loc(tracepoint), f"kprobes.{tracepoint}",
+                                    f"expected a kernel function name, got {function!r}"))
+        else:
+            out.append((str(tracepoint), function))
     return tuple(out)
 
 

@@ -160,3 +160,40 @@ TRACEPOINT_PROBE(sock, sock_recv_length)
     return 0;
 }
 #endif
+
+/* Kernels without sock_send_length / sock_recv_length but with kprobes: the same count from
+ * the return value of tcp_sendmsg / tcp_recvmsg. The socket argument is only a key. */
+#if (!defined(FO_HAVE_sock_sock_send_length) && defined(FO_KPROBE_sock_sock_send_length)) || \
+    (!defined(FO_HAVE_sock_sock_recv_length) && defined(FO_KPROBE_sock_sock_recv_length))
+#include <uapi/linux/ptrace.h>   /* struct pt_regs: the registers, an ABI, not a kernel struct */
+
+BPF_HASH(tcp_kprobe_sk, u64, u64, 4096);
+
+static __always_inline int remember_sk(struct pt_regs *ctx)
+{
+    u64 id = bpf_get_current_pid_tgid(), sk = PT_REGS_PARM1(ctx);
+    tcp_kprobe_sk.update(&id, &sk);
+    return 0;
+}
+
+static __always_inline int count_return(struct pt_regs *ctx, u32 dir)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    u64 *sk = tcp_kprobe_sk.lookup(&id);
+    if (sk) {
+        count_bytes(*sk, PT_REGS_RC(ctx), dir);
+        tcp_kprobe_sk.delete(&id);
+    }
+    return 0;
+}
+#endif
+
+#if !defined(FO_HAVE_sock_sock_send_length) && defined(FO_KPROBE_sock_sock_send_length)
+int fo_kprobe_tcp_sendmsg(struct pt_regs *ctx) { return remember_sk(ctx); }
+int fo_kretprobe_tcp_sendmsg(struct pt_regs *ctx) { return count_return(ctx, 0); }
+#endif
+
+#if !defined(FO_HAVE_sock_sock_recv_length) && defined(FO_KPROBE_sock_sock_recv_length)
+int fo_kprobe_tcp_recvmsg(struct pt_regs *ctx) { return remember_sk(ctx); }
+int fo_kretprobe_tcp_recvmsg(struct pt_regs *ctx) { return count_return(ctx, 1); }
+#endif

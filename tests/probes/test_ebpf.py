@@ -6,11 +6,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import need
 from freeoffload.probes import open_collector
 from freeoffload.probes._ebpf import EbpfCollector
+from freeoffload.probes._features import ebpf_off_reason
 from freeoffload.probes._scope import resolve_scope, scope_usage_seconds
 from freeoffload.probes.record import RecordBuilder
 from freeoffload.topology import load_topology_text
@@ -19,6 +22,16 @@ from .conftest import NetPair, join_cgroup
 from .test_record import as_crmap
 
 pytestmark = [pytest.mark.root, pytest.mark.bpf]
+
+
+@pytest.fixture(scope="module")
+def node_collector() -> Iterator[EbpfCollector]:
+    """One node-wide collector for the tests that need no scope (compiling takes seconds)."""
+    need(os.geteuid() == 0, "needs root")
+    reason = ebpf_off_reason()
+    need(reason is None, f"eBPF is off: {reason}")
+    with EbpfCollector() as collector:
+        yield collector
 
 SPIN = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\n" \
        "while time.monotonic() < end: pass\n"
@@ -89,13 +102,13 @@ def test_dd_to_a_file_is_counted_in_bytes(bpf: None, cgroup: Path, tmp_path: Pat
                for d in sample.disks.values() if d.writes)
 
 
-def test_tcp_over_a_veth_pair_counts_bytes_peer_and_rtt(bpf: None, netpair: NetPair) -> None:
+def test_tcp_over_a_veth_pair_counts_bytes_peer_and_rtt(
+        node_collector: EbpfCollector, netpair: NetPair) -> None:
     size = 16 * 1024 * 1024
-    with EbpfCollector() as collector:
-        collector.sample()
-        sent, received = netpair.transfer(size)
-        time.sleep(0.2)
-        sample = collector.sample()
+    node_collector.sample()
+    sent, received = netpair.transfer(size)
+    time.sleep(0.2)
+    sample = node_collector.sample()
     assert sent == received == size
     to_b = sample.peers[netpair.addr_b]
     from_a = sample.peers[netpair.addr_a]
@@ -118,26 +131,26 @@ def test_tcp_over_a_veth_pair_counts_bytes_peer_and_rtt(bpf: None, netpair: NetP
     assert any(e.end_node == "edge-b" and e.latency_ms == edge["Latency"] for e in crmap.edges)
 
 
-def _throughput(netpair: NetPair, seconds: float, port: int) -> float:
+def _throughput(collector: EbpfCollector, netpair: NetPair, seconds: float, port: int) -> float:
     """Mbit/s the collector sees a send to b for ``seconds``."""
-    with EbpfCollector() as collector:
-        collector.sample()
-        netpair.transfer(1 << 40, seconds, port)
-        sample = collector.sample()
+    collector.sample()
+    netpair.transfer(1 << 40, seconds, port)
+    sample = collector.sample()
     sent = sample.peers[netpair.addr_b].sent_bytes or 0
     return sent * 8 / seconds / 1e6
 
 
-def test_a_shaped_link_moves_the_throughput_seen(bpf: None, netpair: NetPair) -> None:
-    free = _throughput(netpair, 1.0, 5202)
+def test_a_shaped_link_moves_the_throughput_seen(
+        node_collector: EbpfCollector, netpair: NetPair) -> None:
+    free = _throughput(node_collector, netpair, 1.0, 5202)
     netpair.shape("8mbit")
-    shaped = _throughput(netpair, 3.0, 5203)
+    shaped = _throughput(node_collector, netpair, 3.0, 5203)
     # The socket buffer fills at once, then TBF lets 8 Mbit/s through.
     assert 4.0 < shaped < 14.0, shaped
     assert free > 5 * shaped, (free, shaped)
 
 
-def test_auto_mode_picks_ebpf_as_root(bpf: None) -> None:
+def test_auto_mode_picks_ebpf_as_root(bpf: None) -> None:  # a collector of its own
     collector = open_collector()
     try:
         time.sleep(0.2)

@@ -79,3 +79,24 @@ def test_the_loader_checks_the_description_against_the_program(
         _bcc.load(spec).close()
     assert message in str(err.value)
     assert str(err.value).startswith(str(tmp_path / "net.yaml"))
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_the_kprobe_fallbacks_compile_and_pass_the_verifier(bpf: None) -> None:
+    """This kernel has the sock_*_length tracepoints (and no kprobes), so the fallback for
+    kernels without them is built and verified here, not attached."""
+    from bcc import BPF
+
+    spec = load_probe("tcp")
+    assert dict(spec.kprobes) == {"sock:sock_send_length": "tcp_sendmsg",
+                                  "sock:sock_recv_length": "tcp_recvmsg"}
+    flags = [f"-I{BUILTIN_DIR}", "-DFO_KPROBE_sock_sock_send_length",
+             "-DFO_KPROBE_sock_sock_recv_length"]
+    bpf = BPF(text=spec.source.read_bytes(), cflags=flags)
+    try:
+        for fn in ("tcp_sendmsg", "tcp_recvmsg"):
+            for kind in ("kprobe", "kretprobe"):
+                assert bpf.load_func(f"fo_{kind}_{fn}".encode(), BPF.KPROBE).fd >= 0
+    finally:
+        bpf.cleanup()
