@@ -89,7 +89,7 @@ class Lab:
                 procs.write_text(str(os.getpid()))
 
         with log.open("ab") as out:
-            proc = subprocess.Popen(["ip", "netns", "exec", self.ns(short), *argv],
+            proc = subprocess.Popen([*self.enter(short), *argv],
                                     stdout=out, stderr=subprocess.STDOUT, preexec_fn=pre,
                                     start_new_session=True)
         self.procs[key] = proc
@@ -108,18 +108,28 @@ class Lab:
                 os.killpg(proc.pid, signal.SIGKILL)
             return proc.wait(5)
 
+    def enter(self, short: str) -> list[str]:
+        """The prefix that runs a command in ``short``'s network namespace. Unlike ``ip netns
+        exec`` it keeps the mount namespace, so /sys/fs/cgroup stays visible."""
+        return ["nsenter", f"--net=/run/netns/{self.ns(short)}"]
+
     def run(self, short: str, argv: list[str],
             timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ip", "netns", "exec", self.ns(short), *argv],
+        return subprocess.run([*self.enter(short), *argv],
                               capture_output=True, text=True, timeout=timeout)
 
     def cgroup(self, name: str) -> Path:
+        """A cgroup v2 ``PREFIX/name`` (its parent made on first use)."""
         root = cgroup2_root()
         if root is None:
             raise RuntimeError("no cgroup v2 mounted")
-        path = root / f"{self.prefix}{name}"
+        parent = root / self.prefix.rstrip("-")
+        if parent not in self.cgroups:
+            parent.mkdir()
+            self.cgroups.append(parent)
+        path = parent / name
         path.mkdir()
-        self.cgroups.append(path)
+        self.cgroups.insert(0, path)
         return path
 
     def close(self) -> None:
@@ -148,7 +158,7 @@ def http(lab: Lab, short: str, method: str, url: str, body: bytes | None = None,
         argv += ["-H", f"{k}: {v}"]
     if body is not None:
         argv += ["--data-binary", "@-"]
-    out = subprocess.run(["ip", "netns", "exec", lab.ns(short), *argv, url], input=body,
+    out = subprocess.run([*lab.enter(short), *argv, url], input=body,
                          capture_output=True, timeout=20)
     text, _, code = out.stdout.rpartition(b"\n")
     return int(code or 0), text
