@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from freeoffload.errors import ConfigError, Location, Problem, TopologyError
-from freeoffload.yamlfile import load_yaml
+from freeoffload.yamlfile import load_yaml, location_of
 
+from ._check import describe
 from .dump import dump_topology, dump_topology_json
 from .loader import kind_of, load_task, load_topology, parse_task, parse_topology
 from .model import CRMap, Selection, Task
@@ -20,6 +21,11 @@ __all__ = ["select", "show", "validate"]
 
 def _load_any(path: str) -> CRMap | Task:
     data = load_yaml(path, ConfigError)
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(location_of(data, Location(path, 1, 1)), "(file)",
+                                   f"expected a CR-map or a task, got {describe(data)}",
+                                   "a CR-map is a mapping with 'nodes:'; a task one with "
+                                   "'Name:', 'Type:' and 'Demand:'")])
     if kind_of(data) is TopologyError:
         return parse_topology(data, path)
     return parse_task(data, path)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 from freeoffload.topology import CRMap, Edge, NodeReport, merge_map, merge_report, select_target
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from topo_maps import crmap, node, task
 
 
@@ -81,3 +84,29 @@ def test_group_maps_merge_into_the_cloud_map_newer_record_wins() -> None:
     group_b.put_node(newer)
     assert merge_map(cloud, group_b, now=151.0, interval=10.0, missed=3) == ["e2"]
     assert not cloud.nodes["e1"].online  # 51 s since its record, over 3 x 10 s
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(("e1", "e2", "e3")), st.integers(0, 20),
+                          st.sampled_from((0.0, 30.0, 90.0))), min_size=1, max_size=12),
+       st.randoms(use_true_random=False))
+def test_reports_arriving_in_any_order_leave_the_newest_record(
+        reports: list[tuple[str, int, float]], rnd: random.Random) -> None:
+    def merged(order: list[tuple[str, int, float]]) -> CRMap:
+        group = _group()
+        for name, when, load in order:
+            merge_report(group, NodeReport(node(name, cpu_percent=load), float(when),
+                                           (Edge(name, "d", 100, 1 + when),)), now=20.0,
+                         interval=100.0)
+        return group
+
+    shuffled = list(reports)
+    rnd.shuffle(shuffled)
+    first, second = merged(reports), merged(shuffled)
+    for name in {r[0] for r in reports}:
+        newest = max(when for n, when, _ in reports if n == name)
+        assert first.nodes[name].updated == second.nodes[name].updated == newest
+        loads = {load for n, when, load in reports if n == name and when == newest}
+        if len(loads) == 1:  # equal times: the first to arrive stays, so only then compare
+            assert first.nodes[name] == second.nodes[name]
+            assert first.edge_between(name, "d") == second.edge_between(name, "d")
