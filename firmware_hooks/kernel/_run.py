@@ -88,24 +88,27 @@ class _Attachment:
         self.orig = make_orig_map()
         self.links: dict[int, int] = {}
         self.policy: KernelPolicy | None = None
-        self.generation: int | None = None
         self.elf: bytes | None = None
-        for attach, prog in load_getpeername(self.orig).items():
-            try:
-                self.links[attach] = _sys.link_create(prog, cgroup.fd, attach)
-            finally:
-                os.close(prog)
+        self.maps: Mapping[str, Sequence[tuple[bytes, bytes]]] = {}
+        try:
+            for attach, prog in load_getpeername(self.orig).items():
+                try:
+                    self.links[attach] = _sys.link_create(prog, cgroup.fd, attach)
+                finally:
+                    os.close(prog)
+        except BaseException:
+            self.close()
+            raise
 
     def follow(self, snap: Snapshot) -> None:
-        if snap.generation == self.generation:
-            return
-        self.generation = snap.generation
         if snap.elf != self.elf:
             self.elf = snap.elf
+            self.maps = {}
             self._swap(snap.elf)
-        if self.policy is not None:
+        if self.policy is not None and snap.maps != self.maps:
             try:
                 self.policy.sync_maps(snap.maps)
+                self.maps = snap.maps
             except _sys.BPFSyscallError as err:
                 _warn(f"cannot copy the map rows: {err}")
 
@@ -152,7 +155,11 @@ def run_with_source(argv: Sequence[str], source: Source, env: Mapping[str, str])
         raise HookError(f"the kernel path is not available: {reason}")
     mount = cgroup2_mount()
     assert mount is not None  # checked by kernel_support  # noqa: S101
-    cgroup = Cgroup(mount, "run")
+    try:
+        cgroup = Cgroup(mount, "run")
+    except OSError as err:
+        raise HookError(f"the kernel path cannot make a cgroup under {mount}: "
+                        f"{err.strerror}") from err
     attachment: _Attachment | None = None
     try:
         attachment = _Attachment(cgroup, task_from_env(env))
@@ -176,6 +183,8 @@ def _supervise(argv: Sequence[str], env: Mapping[str, str], cgroup: Cgroup,
         child = subprocess.Popen(list(argv), env=dict(env), preexec_fn=join_cgroup)
     except OSError as err:
         raise HookError(f"cannot run {argv[0]}: {err.strerror}") from err
+    except subprocess.SubprocessError as err:  # joining the cgroup failed in the child
+        raise HookError(f"cannot run {argv[0]} in the cgroup {cgroup.path}: {err}") from err
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         with contextlib.suppress(OSError):
