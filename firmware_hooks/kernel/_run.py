@@ -12,6 +12,7 @@ HookError before the program starts. The cgroup is removed on the way out, also 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -58,6 +59,9 @@ def kernel_support() -> str | None:
         for fd in load_getpeername(orig).values():
             os.close(fd)
     except _sys.BPFSyscallError as err:
+        if err.errno in (errno.EPERM, errno.EACCES):
+            return (f"loading a cgroup program is not permitted: {err.strerror} (needs root, "
+                    "or CAP_BPF with CAP_NET_ADMIN)")
         return f"this kernel does not load cgroup sock_addr programs: {err.strerror}"
     finally:
         os.close(orig)
