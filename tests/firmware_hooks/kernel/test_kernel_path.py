@@ -286,3 +286,24 @@ def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
     assert "the policy does not load in the kernel" in captured.err
     assert "connections go unchanged" in captured.err
     assert _leftover_cgroups() == []
+
+
+def test_policies_with_global_data_run_in_the_kernel(
+        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path]) -> None:
+    """.rodata, .data and .bss become kernel array maps behind the policy's instructions."""
+    _kernel_ready()
+    _a, b, _c = servers
+    need(shutil.which("clang") is not None, "clang")
+    out = tmp_path / "globals.o"
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", f"-DTARGET_PORT={b.port}", "-I",
+                    str(ROOT / "offload_vm/include"), "-c", str(DATA / "globals.c"), "-o",
+                    str(out)], check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from freeoffload.firmware_hooks.kernel import Snapshot, run_with_source; "
+         "elf = open(sys.argv[1], 'rb').read(); "
+         "sys.exit(run_with_source(sys.argv[2:], lambda: Snapshot(1, elf), {}))",
+         str(out), str(clients["static"]), "127.0.0.1", "9"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "got=B peer=127.0.0.1:9"
