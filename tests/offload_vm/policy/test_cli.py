@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -12,15 +15,32 @@ from pathlib import Path
 
 import pytest
 
+from freeoffload.cli import main
+
 from .vmtools import EXAMPLES
 
 ROOT = Path(__file__).resolve().parents[3]
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 
 
-def fo(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def fo_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`python -m freeoffload ARGS` in a new process, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "freeoffload", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or ROOT)
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def fo(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The same command line through ``freeoffload.cli.main`` in this process (each new
+    process pays for importing every part's command line, seconds on a busy machine)."""
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +55,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_keys_gen(tmp_path: Path) -> None:
     from freeoffload.offload_vm.policy import key_id, load_private_key, load_public_key
 
-    done = fo("keys", "gen", "--out", tmp_path / "k")
+    done = fo_process("keys", "gen", "--out", tmp_path / "k")
     assert done.returncode == 0, done.stderr
     public = load_public_key(tmp_path / "k" / "signing.pub")
     assert key_id(load_private_key(tmp_path / "k" / "signing.key").public_key()) == key_id(
@@ -60,7 +80,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory, keys: tuple[Path, Path]) ->
 
 
 def test_include_dir_holds_the_header() -> None:
-    done = fo("policy", "include-dir")
+    done = fo_process("policy", "include-dir")
     assert done.returncode == 0
     assert (Path(done.stdout.strip()) / "freeoffload" / "policy.h").is_file()
 
@@ -102,7 +122,7 @@ def test_unsigned_build_verifies_as_unsigned(tmp_path: Path, keys: tuple[Path, P
 
 
 def test_clang_errors_are_shown_as_clang_printed_them(tmp_path: Path, clang: str) -> None:
-    done = fo("policy", "compile", BAD / "syntax.c", "-o", tmp_path / "x.fop")
+    done = fo_process("policy", "compile", BAD / "syntax.c", "-o", tmp_path / "x.fop")
     assert done.returncode == 2
     assert f"{BAD / 'syntax.c'}:6:28: error: expected expression" in done.stderr
     assert f"{BAD / 'syntax.c'}: clang failed (exit 1); its messages are above" in done.stderr
