@@ -9,6 +9,8 @@ Each collector's ``sample()`` returns a :class:`Sample` for the time since the p
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -44,6 +46,7 @@ __all__ = [
     "load_probe",
     "node_record",
     "open_collector",
+    "stream",
 ]
 
 MODES = ("auto", "ebpf", "procfs")
@@ -85,3 +88,18 @@ def open_collector(mode: str = "auto", scope: str | Path | None = None,
     from ._procfs import ProcfsCollector
 
     return ProcfsCollector(reason, resolved, storage_path=storage_path)
+
+
+def stream(collector: Collector, interval: float = 1.0, count: int = 0) -> Iterator[Sample]:
+    """Samples every ``interval`` seconds, ``count`` of them (0: until the caller stops).
+
+    The collector only sleeps between samples: all the work is in each ``sample()``."""
+    if interval <= 0:
+        raise ProbeError(f"interval must be above 0 seconds, got {interval}")
+    taken = 0
+    deadline = time.monotonic()
+    while count <= 0 or taken < count:
+        deadline += interval
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        yield collector.sample()
+        taken += 1

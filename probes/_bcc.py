@@ -12,6 +12,9 @@ import ctypes as ct
 import errno
 import json
 import os
+import re
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,14 +184,46 @@ def _attach_kprobes(spec: ProbeSpec, bpf: Any, kprobed: list[tuple[str, str]]) -
 
 
 def _compile(spec: ProbeSpec, text: str, cflags: list[str]) -> Any:
+    """bcc's BPF object; bcc prints compiler and verifier messages on fd 2, so they are
+    caught there and the first error (with the source file's name) goes into the ProbeError."""
     try:
         from bcc import BPF
     except ImportError as err:
         raise ProbeError(f"probe {spec.name}: bcc is not importable: {err}") from err
-    try:
-        return BPF(text=text.encode(), cflags=cflags)
-    except Exception as err:  # bcc raises bare Exception with its message
-        raise ProbeError(f"probe {spec.name}: {spec.source.name}: {err}") from err
+    with tempfile.TemporaryFile() as log:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            return BPF(text=text.encode(), cflags=cflags)
+        except Exception as err:  # bcc raises bare Exception with its message
+            os.dup2(saved, 2)
+            log.seek(0)
+            detail = _first_error(log.read().decode("utf-8", "replace"), spec.source.name, text)
+            raise ProbeError(f"probe {spec.name}: {detail or err}") from err
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _first_error(output: str, source: str, text: str) -> str:
+    """The compiler's first error, or the verifier's last words, naming the source file.
+
+    bcc compiles a rewritten text (tracepoint structs inserted), so its line numbers are
+    shifted: the line is found again by the code clang quotes under the message."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        match = re.match(r"^/virtual/main\.c:(\d+):(\d+): (error: .*)$", line)
+        if match:
+            quoted = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            found = [n for n, code in enumerate(text.splitlines(), 1)
+                     if quoted and code.strip() == quoted]
+            where = f"{found[0]}:{match.group(2)}" if len(found) == 1 else \
+                f"{match.group(1)}:{match.group(2)} (of bcc's rewritten text)"
+            return f"{source}:{where}: {match.group(3)}"
+    verifier = [line.strip() for line in lines if line.strip() and not line.startswith(";")]
+    tail = [line for line in verifier if not line.startswith("processed ")]
+    return f"{source}: the verifier refused it: {tail[-1]}" if tail else ""
 
 
 def _lib() -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 __all__ = ["register"]
@@ -94,7 +93,7 @@ def _check(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     import socket
 
-    from . import open_collector
+    from . import open_collector, stream
     from .record import RecordBuilder
 
     if args.interval <= 0:
@@ -103,13 +102,9 @@ def _watch(args: argparse.Namespace) -> int:
         raise ConfigError.at(Location("--interval"), "interval", "must be above 0 seconds")
     collector = open_collector(args.mode, args.scope)
     builder = RecordBuilder(args.name or socket.gethostname())
-    shown = 0
     try:
-        while args.count <= 0 or shown < args.count:
-            time.sleep(args.interval)
-            sample = collector.sample()
+        for sample in stream(collector, args.interval, args.count):
             builder.add(sample)
-            shown += 1
             if args.format == "json":
                 print(json.dumps(sample.to_dict()), flush=True)
             elif args.format == "record":

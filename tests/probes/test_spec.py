@@ -100,3 +100,21 @@ def test_the_kprobe_fallbacks_compile_and_pass_the_verifier(bpf: None) -> None:
                 assert bpf.load_func(f"fo_{kind}_{fn}".encode(), BPF.KPROBE).fd >= 0
     finally:
         bpf.cleanup()
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_a_program_that_does_not_compile_names_file_line_and_error(
+        bpf: None, tmp_path: Path) -> None:
+    from freeoffload.errors import ProbeError
+    from freeoffload.probes import _bcc
+
+    directory = _copy_probe(tmp_path, "net", ("tx, rx", "tx, rx"))
+    source = directory / "net.bpf.c"
+    source.write_text(source.read_text().replace("args->len", "args->length", 1))
+    line = next(i for i, text in enumerate(source.read_text().splitlines(), 1)
+                if "args->length" in text)
+    with pytest.raises(ProbeError) as err:
+        _bcc.load(load_probe("net", directory)).close()
+    assert str(err.value).startswith(f"probe net: net.bpf.c:{line}:")
+    assert "error: no member named 'length'" in str(err.value)
