@@ -19,7 +19,7 @@ from freeoffload import __version__
 from .config import AgentConfig
 from .log import event
 
-__all__ = ["SERVICE_TYPE", "Discovery", "Found"]
+__all__ = ["SERVICE_TYPE", "Discovery", "Found", "find_center"]
 
 SERVICE_TYPE = "_freeoffload._tcp.local."
 log = logging.getLogger("freeoffload.agent.discovery")
@@ -130,3 +130,35 @@ class Discovery:
             await self._zc.async_unregister_service(self._info)
         await self._zc.async_close()
         self._zc = None
+
+
+def find_center(group: str, timeout: float = 5.0) -> str:
+    """The host:port of ``group``'s center as zeroconf finds it ("" after ``timeout``)."""
+    import time
+
+    from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, ServiceStateChange, Zeroconf
+
+    found: list[str] = []
+
+    def on_change(zeroconf: Zeroconf, service_type: str, name: str,
+                  state_change: ServiceStateChange) -> None:
+        if state_change is ServiceStateChange.Removed:
+            return
+        info = ServiceInfo(service_type, name)
+        if not info.request(zeroconf, 2000):
+            return
+        if _txt(info, "role") == "center" and _txt(info, "group") == group:
+            addresses = info.parsed_addresses()
+            if addresses and info.port:
+                found.append(f"{addresses[0]}:{info.port}")
+
+    zc = Zeroconf(ip_version=IPVersion.V4Only)
+    try:
+        browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[on_change])
+        end = time.monotonic() + timeout
+        while not found and time.monotonic() < end:
+            time.sleep(0.1)
+        browser.cancel()
+    finally:
+        zc.close()
+    return found[0] if found else ""

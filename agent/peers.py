@@ -121,26 +121,37 @@ def fetch_topology(url: str, token: str | None = None, group: str | None = None)
     return load_topology_text(fetch_topology_text(url, token, group), f"{_base(url)}/v1/topology")
 
 
-def push_to_group(center_url: str, policy: bytes, token: str | None = None,
-                  group: str | None = None) -> list[dict[str, Any]]:
-    """Hand a signed policy (``.fop`` bytes) to a group's center, which installs it on every
-    device of its group (``PUT /v1/policy`` on each) and answers one result per device.
+def push_to_group(group: str, policy: bytes, center: str | None = None,
+                  token: str | None = None, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Install a signed policy (``.fop`` bytes) on every device of ``group``.
 
-    Raises AgentError when the center refuses or cannot be reached.
+    The group's center (``center`` as ``http://HOST:PORT``, else found with zeroconf within
+    ``timeout`` seconds) forwards it to each of its devices (``PUT /v1/policy``), which verify
+    the signature themselves; one result per device: ``{"device", "status", "answer"}``.
+    ``token`` is the group's (default ``FREEOFFLOAD_TOKEN``). Raises AgentError when no center
+    is found, or it refuses or cannot be reached.
     """
+    if not center:
+        from .discovery import find_center
 
-    async def push() -> list[dict[str, Any]]:
+        center = find_center(group, timeout)
+        if not center:
+            raise AgentError(f"no center of group {group!r} found with zeroconf in "
+                             f"{timeout:g}s; give its URL")
+
+    async def push(url: str) -> list[dict[str, Any]]:
         peer = Peer(_token_headers(token, group), timeout=aiohttp.ClientTimeout(total=60))
         try:
-            status, body = await peer.call("PUT", _base(center_url), "/v1/group/policy", policy,
+            status, body = await peer.call("PUT", url, "/v1/group/policy", policy,
                                            {"Content-Type": "application/octet-stream"})
         finally:
             await peer.close()
         answer: dict[str, Any] = json.loads(body) if body.startswith(b"{") else {
             "error": body.decode(errors="replace")}
         if status >= 400:
-            raise AgentError(f"push to {center_url}: {status}: {answer.get('error')}")
+            raise AgentError(f"push to group {group!r} via {url}: {status}: "
+                             f"{answer.get('error')}")
         results: list[dict[str, Any]] = answer.get("devices", [])
         return results
 
-    return asyncio.run(push())
+    return asyncio.run(push(_base(center)))

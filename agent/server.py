@@ -10,6 +10,7 @@
 ``POST /v1/select``      an offload query: ``{"task": {...}, "from": NODE}``
 ``POST /v1/tasks/{type}`` run the atomic ``cpu`` or ``io`` task; answers its processing time
 ``GET /v1/pushes``       the trigger's last pushes to devices, each with its reason
+``PUT /v1/group/policy`` a signed policy for every device of the group (``push_to_group``)
 =======================  =====================================================================
 
 Every error is JSON ``{"error": "..."}``; refused reports change nothing.
@@ -139,6 +140,30 @@ async def pushes(request: web.Request) -> web.Response:
     return web.json_response({"pushes": agent.pushes[-100:]})
 
 
+async def group_policy(request: web.Request) -> web.Response:
+    """Forward a signed policy to every device of this group (each device verifies it)."""
+    agent = _agent(request)
+    devices = agent.cfg.trigger.devices
+    if not devices:
+        raise ReportError(409, f"{agent.cfg.node} has no devices (trigger.devices in its "
+                               "configuration)")
+    body = await _body(request)
+    results = []
+    for device in devices:
+        try:
+            status, answer = await agent.peer.call(
+                "PUT", device.url, "/v1/policy", body,
+                {"Content-Type": "application/octet-stream"})
+            text = answer[:500].decode(errors="replace")
+        except FreeOffloadError as err:
+            status, text = 502, str(err)
+        results.append({"device": device.name, "status": status, "answer": text})
+        event(log, "push", logging.INFO if status < 400 else logging.ERROR,
+              device=device.name, action="policy", reason="policy push --group",
+              result="ok" if status < 400 else "failed", status=status)
+    return web.json_response({"group": agent.cfg.group, "devices": results})
+
+
 async def atomic_task(request: web.Request) -> web.Response:
     agent = _agent(request)
     kind = request.match_info["type"]
@@ -164,4 +189,5 @@ def build_app(agent: Agent) -> web.Application:
     app.router.add_post("/v1/select", select)
     app.router.add_post("/v1/tasks/{type}", atomic_task)
     app.router.add_get("/v1/pushes", pushes)
+    app.router.add_put("/v1/group/policy", group_policy)
     return app

@@ -277,6 +277,30 @@ def test_trigger_fires_and_restores_with_hysteresis_under_real_load(bed: Bed) ->
     assert log.count('"event": "push"') == 2
 
 
+def test_fetch_topology_and_push_to_group_from_a_node(bed: Bed) -> None:
+    from freeoffload.offload_vm.policy import compile_policy, load_private_key
+
+    built = compile_policy(ROOT / "examples/policies/select_target.c", version=2,
+                           key=load_private_key(bed.tmp / "keys/signing.key"))
+    (bed.tmp / "v2.fop").write_bytes(built.data)
+    code = (
+        "import json, sys\n"
+        "from freeoffload.agent import fetch_topology, push_to_group\n"
+        "crmap = fetch_topology(sys.argv[1], token='tok-g1', group='g1')\n"
+        "print(json.dumps(sorted(crmap.nodes)))\n"
+        "data = open(sys.argv[2], 'rb').read()\n"
+        "print(json.dumps(push_to_group('g1', data, token='tok-g1', timeout=10)))\n")
+    out = bed.lab.run("g1m", [sys.executable, "-c", code, bed.url("g1c", ""),
+                              str(bed.tmp / "v2.fop")], timeout=60)
+    assert out.returncode == 0, out.stderr
+    names, results = (json.loads(line) for line in out.stdout.splitlines()[-2:])
+    assert {"g1c", "g1m"} <= set(names)
+    assert [(r["device"], r["status"]) for r in results] == [("dev1", 200)], results
+    status = json.loads(http(bed.lab, "g1c", "GET",
+                             f"http://{bed.lab.addresses['dev1']}:7701/v1/status")[1])
+    assert status["policy"]["version"] == 2
+
+
 def test_center_killed_and_restarted_is_found_again_and_nothing_is_lost(bed: Bed) -> None:
     before = bed.get("g1m", "g1c", "/v1/nodes/g1m", "g1")["node"]
     bed.lab.stop("g1c", signal.SIGKILL)
