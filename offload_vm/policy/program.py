@@ -29,32 +29,47 @@ def _objdump() -> str | None:
     return shutil.which("llvm-objdump") or shutil.which("llvm-objdump-14")
 
 
+_SIZE = re.compile(r"^\s*\d+\s+(\S+)\s+([0-9a-f]+)\s")
+
+
+def _parse_objdump(out: str) -> tuple[dict[str, int], dict[str, dict[int, tuple[str, int]]]]:
+    """Section sizes in instructions, and per section: instruction index -> (file, line)."""
+    sizes: dict[str, int] = {}
+    lines: dict[str, dict[int, tuple[str, int]]] = {}
+    section: dict[int, tuple[str, int]] | None = None
+    current: tuple[str, int] | None = None
+    for text in out.splitlines():
+        size = _SIZE.match(text)
+        hdr = _SECTION_HDR.match(text)
+        src = _SOURCE_LINE.match(text)
+        insn = _INSN.match(text)
+        if hdr:
+            section, current = lines.setdefault(hdr.group(1), {}), None
+        elif src:
+            current = (src.group(1), int(src.group(2)))
+        elif insn and section is not None and current is not None:
+            section[int(insn.group(1))] = current
+        elif size and section is None:
+            sizes[size.group(1)] = int(size.group(2), 16) // 8
+    return sizes, lines
+
+
 def pc_lines(elf: bytes, section: str = SECTION) -> dict[int, tuple[str, int]]:
-    """PC (instruction index in ``section``) -> (source file, line), from the debug info."""
+    """PC -> (source file, line), from the debug info. The VM's program is the section's
+    instructions followed by those of ``.text`` (the functions it calls)."""
     tool = _objdump()
     if tool is None:
         return {}
     with tempfile.NamedTemporaryFile(suffix=".o") as tmp:
         tmp.write(elf)
         tmp.flush()
-        out = subprocess.run([tool, "-d", "-l", "--no-show-raw-insn", tmp.name],
+        out = subprocess.run([tool, "-h", "-d", "-l", "--no-show-raw-insn", tmp.name],
                              capture_output=True, text=True, check=False).stdout
-    lines: dict[int, tuple[str, int]] = {}
-    current: tuple[str, int] | None = None
-    in_section = False
-    for text in out.splitlines():
-        hdr = _SECTION_HDR.match(text)
-        if hdr:
-            in_section, current = hdr.group(1) == section, None
-            continue
-        src = _SOURCE_LINE.match(text)
-        if src:
-            current = (src.group(1), int(src.group(2)))
-            continue
-        insn = _INSN.match(text)
-        if in_section and insn and current is not None:
-            lines[int(insn.group(1))] = current
-    return lines
+    sizes, lines = _parse_objdump(out)
+    found = dict(lines.get(section, {}))
+    base = sizes.get(section, 0)
+    found.update({base + pc: where for pc, where in lines.get(".text", {}).items()})
+    return found
 
 
 def load_program(elf: bytes) -> Any:

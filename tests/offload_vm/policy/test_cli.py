@@ -129,12 +129,19 @@ def test_clang_errors_are_shown_as_clang_printed_them(tmp_path: Path, clang: str
     assert not (tmp_path / "x.fop").exists()
 
 
-def test_verifier_rejection_names_the_source_line(tmp_path: Path, clang: str, vm: None) -> None:
-    done = fo("policy", "compile", BAD / "unknown_helper.c", "-o", tmp_path / "x.fop")
+REJECTED = sorted(p for p in BAD.glob("*.c") if "expect: line" in p.read_text())
+
+
+@pytest.mark.parametrize("source", REJECTED, ids=[p.stem for p in REJECTED])
+def test_verifier_rejection_names_the_source_line(source: Path, tmp_path: Path, clang: str,
+                                                  vm: None) -> None:
+    expected_line = int(source.read_text().split("expect: line ", 1)[1].split(":", 1)[0])
+    done = fo("policy", "compile", source, "-o", tmp_path / "x.fop")
     assert done.returncode == 2
     line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith(f"{BAD / 'unknown_helper.c'}:10:0: verifier: the VM rejects"), line
-    assert "99" in line
+    assert line.startswith(f"{source}:{expected_line}:0: verifier: the VM rejects"), line
+    assert "99" in line and "at PC" in line  # the VM names the helper and the instruction
+    assert not (tmp_path / "x.fop").exists()
 
 
 def test_dry_run_of_the_selection_policy(tmp_path: Path, keys: tuple[Path, Path],
