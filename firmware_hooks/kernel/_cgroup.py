@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-__all__ = ["Cgroup", "cgroup2_mount"]
+__all__ = ["Cgroup", "cgroup2_mount", "sweep_stale"]
 
 
 def cgroup2_mount() -> Path | None:
@@ -32,13 +32,35 @@ def _own_cgroup() -> str:
     return ""
 
 
+def _parent(mount: Path) -> Path:
+    parent = mount / _own_cgroup()
+    return parent if (parent / "cgroup.procs").exists() else mount
+
+
+def sweep_stale(mount: Path, tag: str) -> list[Path]:
+    """Removes the empty cgroups of earlier runs whose process died without cleaning up
+    (killed with SIGKILL): their names carry the owner's pid. Returns what was removed."""
+    removed = []
+    for path in _parent(mount).glob(f"freeoffload-{tag}-*-*"):
+        try:
+            owner = int(path.name.split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        if owner == os.getpid() or Path(f"/proc/{owner}").exists():
+            continue
+        with contextlib.suppress(OSError):
+            if (path / "cgroup.procs").read_text().strip():
+                continue  # its program still runs (unredirected now): not ours to stop
+            path.rmdir()
+            removed.append(path)
+    return removed
+
+
 class Cgroup:
     """A new child of this process's cgroup v2 (or of the root when that is not usable)."""
 
     def __init__(self, mount: Path, tag: str) -> None:
-        parent = mount / _own_cgroup()
-        if not (parent / "cgroup.procs").exists():
-            parent = mount
+        parent = _parent(mount)
         name = f"freeoffload-{tag}-{os.getpid()}-{time.monotonic_ns() % 1_000_000}"
         self.path = parent / name
         self.path.mkdir()

@@ -25,7 +25,7 @@ from types import FrameType
 from freeoffload.errors import HookError
 
 from . import _sys
-from ._cgroup import Cgroup, cgroup2_mount
+from ._cgroup import Cgroup, cgroup2_mount, sweep_stale
 from ._elf import ObjectError
 from ._loader import KernelPolicy, load_getpeername, make_orig_map
 from ._wrapper import Task
@@ -158,7 +158,10 @@ def run_with_source(argv: Sequence[str], source: Source, env: Mapping[str, str])
     if reason is not None:
         raise HookError(f"the kernel path is not available: {reason}")
     mount = cgroup2_mount()
-    assert mount is not None  # checked by kernel_support  # noqa: S101
+    if mount is None:  # unmounted since the check
+        raise HookError("the kernel path is not available: no cgroup v2 hierarchy is mounted")
+    for path in sweep_stale(mount, "run"):
+        _warn(f"removed {path}, left behind by a run that was killed")
     try:
         cgroup = Cgroup(mount, "run")
     except OSError as err:

@@ -307,3 +307,37 @@ def test_policies_with_global_data_run_in_the_kernel(
         capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "got=B peer=127.0.0.1:9"
+
+
+def test_a_killed_run_leaves_nothing_behind_for_long(tmp_path: Path) -> None:
+    """SIGKILL gives run_in_cgroup no chance to clean up: its bpf links go with it, and its
+    emptied cgroup is removed by the next run."""
+    _kernel_ready()
+    from freeoffload.firmware_hooks.kernel import run_in_cgroup
+
+    store = _store(tmp_path, None, [])
+    code = ("import sys; from freeoffload.firmware_hooks.kernel import run_in_cgroup; "
+            "sys.exit(run_in_cgroup(['sleep', '300'], sys.argv[1], {}))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(store)])
+    from freeoffload.firmware_hooks.kernel._cgroup import cgroup2_mount
+
+    mount = cgroup2_mount()
+    assert mount is not None
+    pattern = f"freeoffload-run-{proc.pid}-*"
+    deadline = time.monotonic() + 30
+    while not list(mount.rglob(pattern)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (left,) = list(mount.rglob(pattern))
+    deadline = time.monotonic() + 30
+    while not (left / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sleeper = int((left / "cgroup.procs").read_text().split()[0])
+    proc.kill()
+    proc.wait()
+    os.kill(sleeper, 9)  # the orphaned program (started by this test)
+    deadline = time.monotonic() + 10
+    while (left / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left.exists()
+    assert run_in_cgroup(["true"], store, dict(os.environ)) == 0
+    assert not left.exists()
