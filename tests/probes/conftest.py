@@ -153,13 +153,17 @@ class NetPair:
             server.kill()
             server.wait()
 
-    def shape(self, rate: str) -> None:
-        """A token bucket on a's side of the link: a sends at most ``rate``."""
+    def shape(self, rate: str, limit: int = 0) -> None:
+        """A token bucket on a's side of the link: a sends at most ``rate``; with ``limit``
+        (bytes) its queue is that short and drops what does not fit."""
         from pyroute2 import NetNS
 
         with NetNS(self.a) as ns:
             index = ns.link_lookup(ifname=self.if_a)[0]
-            ns.tc("add", "tbf", index, rate=rate, burst=32 * 1024, latency="100ms")
+            if limit:
+                ns.tc("add", "tbf", index, rate=rate, burst=16 * 1024, limit=limit)
+            else:
+                ns.tc("add", "tbf", index, rate=rate, burst=32 * 1024, latency="100ms")
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from freeoffload.probes._ebpf import EbpfCollector
 from freeoffload.probes._features import ebpf_off_reason
 from freeoffload.probes._scope import resolve_scope, scope_usage_seconds
 from freeoffload.probes.record import RecordBuilder
+from freeoffload.probes.sample import PeerSample
 from freeoffload.topology import load_topology_text
 
 from .conftest import NetPair, join_cgroup
@@ -131,23 +132,38 @@ def test_tcp_over_a_veth_pair_counts_bytes_peer_and_rtt(
     assert any(e.end_node == "edge-b" and e.latency_ms == edge["Latency"] for e in crmap.edges)
 
 
-def _throughput(collector: EbpfCollector, netpair: NetPair, seconds: float, port: int) -> float:
-    """Mbit/s the collector sees a send to b for ``seconds``."""
+def _send(collector: EbpfCollector, netpair: NetPair, seconds: float, port: int) -> PeerSample:
+    """What the collector sees of a sending to b as fast as it can for ``seconds``."""
     collector.sample()
     netpair.transfer(1 << 40, seconds, port)
-    sample = collector.sample()
-    sent = sample.peers[netpair.addr_b].sent_bytes or 0
-    return sent * 8 / seconds / 1e6
+    return collector.sample().peers[netpair.addr_b]
+
+
+def _mbit(peer: PeerSample, seconds: float) -> float:
+    return (peer.sent_bytes or 0) * 8 / seconds / 1e6
 
 
 def test_a_shaped_link_moves_the_throughput_seen(
         node_collector: EbpfCollector, netpair: NetPair) -> None:
-    free = _throughput(node_collector, netpair, 1.0, 5202)
+    free = _send(node_collector, netpair, 1.0, 5202)
     netpair.shape("8mbit")
-    shaped = _throughput(node_collector, netpair, 3.0, 5203)
+    shaped = _send(node_collector, netpair, 3.0, 5203)
     # The socket buffer fills at once, then TBF lets 8 Mbit/s through.
-    assert 4.0 < shaped < 14.0, shaped
-    assert free > 5 * shaped, (free, shaped)
+    assert 4.0 < _mbit(shaped, 3.0) < 14.0, _mbit(shaped, 3.0)
+    assert _mbit(free, 1.0) > 5 * _mbit(shaped, 3.0)
+    # Segments now wait in the token bucket's queue: the smoothed RTT grows with it.
+    assert free.rtt_seconds is not None and shaped.rtt_seconds is not None
+    assert shaped.rtt_seconds > 5 * free.rtt_seconds, (free.rtt_seconds, shaped.rtt_seconds)
+
+
+def test_a_link_that_drops_shows_retransmits_to_the_peer(
+        node_collector: EbpfCollector, netpair: NetPair) -> None:
+    free = _send(node_collector, netpair, 0.5, 5204)
+    netpair.shape("20mbit", limit=20000)  # a queue shorter than a burst of segments
+    lossy = _send(node_collector, netpair, 2.0, 5205)
+    assert free.retransmits is not None and lossy.retransmits is not None
+    assert lossy.retransmits >= 50 and lossy.retransmits > 10 * free.retransmits, \
+        (free.retransmits, lossy.retransmits)
 
 
 def test_auto_mode_picks_ebpf_as_root(bpf: None) -> None:  # a collector of its own

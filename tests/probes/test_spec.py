@@ -106,8 +106,9 @@ def test_the_kprobe_fallbacks_compile_and_pass_the_verifier(bpf: None) -> None:
 @pytest.mark.bpf
 def test_a_program_that_does_not_compile_names_file_line_and_error(
         bpf: None, tmp_path: Path) -> None:
-    from freeoffload.errors import ProbeError
     from freeoffload.probes import _bcc
+
+    from freeoffload.errors import ProbeError
 
     directory = _copy_probe(tmp_path, "net", ("tx, rx", "tx, rx"))
     source = directory / "net.bpf.c"
