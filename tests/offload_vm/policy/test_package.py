@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -161,3 +162,29 @@ def test_every_byte_of_a_real_signed_policy_is_covered(key: Ed25519PrivateKey, c
         bad[i] ^= 0x04
         _, problems = check_package(bytes(bad), [key.public_key()], "select.fop")
         assert problems, f"byte {i} of {len(built.data)} went unnoticed"
+
+
+def test_missing_map_and_rejected_program_are_one_line_each(key: Ed25519PrivateKey, clang: str,
+                                                            vm: None) -> None:
+    from freeoffload.offload_vm.policy import compile_object
+
+    redirect = compile_object(EXAMPLES / "redirect.c")
+    cases = [
+        (build_package(redirect, "redirect", 2, (), key),
+         "p.fop: maps.redirects: in the object but not in the manifest"),
+        (build_package(redirect, "redirect", 2,
+                       (MapSchema("redirects", 1, 24, 24, 1024), *MAPS), key),
+         "p.fop: maps.candidates: declared in the manifest but missing from the object"),
+        (build_package(redirect, "redirect", 2, (MapSchema("redirects", 1, 24, 24, 16),), key),
+         "p.fop: maps.redirects: the object's map is MapSchema(name='redirects', type=1, "
+         "key_size=24, value_size=24, max_entries=1024), the manifest says"),
+    ]
+    for data, message in cases:
+        _, problems = check_package(data, [key.public_key()], "p.fop")
+        assert len(problems) == 1 and str(problems[0]).startswith(message), problems
+    bad = compile_object(Path(__file__).parent / "data" / "bad" / "unknown_helper.c")
+    _, problems = check_package(build_package(bad, "bad", 1, (), key), [key.public_key()],
+                                "p.fop")
+    assert len(problems) == 1
+    assert problems[0].location.file.endswith("unknown_helper.c")
+    assert problems[0].location.line == 10 and problems[0].field == "verifier"
