@@ -10,7 +10,7 @@ Each collector's ``sample()`` returns a :class:`Sample` for the time since the p
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -65,9 +65,11 @@ class Collector(Protocol):
 
 
 def open_collector(mode: str = "auto", scope: str | Path | None = None,
-                   storage_path: str = "/") -> Collector:
+                   storage_path: str = "/", probes: Sequence[ProbeSpec] | None = None
+                   ) -> Collector:
     """A started collector. ``mode``: ``auto`` (eBPF when possible, else procfs with the
-    reason), ``ebpf`` (raise :class:`ProbeError` when it cannot run) or ``procfs``."""
+    reason), ``ebpf`` (raise :class:`ProbeError` when it cannot run) or ``procfs``.
+    ``probes``: the eBPF probes to load (default: every built-in one)."""
     from ._scope import resolve_scope
 
     if mode not in MODES:
@@ -78,7 +80,7 @@ def open_collector(mode: str = "auto", scope: str | Path | None = None,
         from ._ebpf import EbpfCollector
 
         try:
-            return EbpfCollector(resolved, storage_path=storage_path)
+            return EbpfCollector(resolved, probes, storage_path=storage_path)
         except ProbeError as err:
             if mode == "ebpf":
                 raise

@@ -157,6 +157,7 @@ def load(spec: ProbeSpec, scope: Scope | None = None) -> LoadedProbe:
         text = spec.source.read_text()
     except OSError as err:
         raise ProbeError(f"probe {spec.name}: cannot read {spec.source}: {err.strerror}") from err
+    _check_tracepoints(spec, text)
     start = time.monotonic()
     bpf = _compile(spec, text, _cflags(spec, scope, present, kprobed))
     try:
@@ -171,6 +172,19 @@ def load(spec: ProbeSpec, scope: Scope | None = None) -> LoadedProbe:
                        spec.tracepoints + tuple(present) + tuple(f"kprobe:{fn}" for _, fn in
                                                                  kprobed),
                        tuple(tp for tp in absent if tp not in done))
+
+
+def _check_tracepoints(spec: ProbeSpec, text: str) -> None:
+    """Every TRACEPOINT_PROBE of the program is one the YAML lists (so it is checked first)."""
+    used = {f"{c}:{e}" for c, e in re.findall(r"TRACEPOINT_PROBE\(\s*(\w+)\s*,\s*(\w+)\s*\)",
+                                               text)}
+    listed = set(spec.tracepoints) | set(spec.optional)
+    unlisted = sorted(used - listed)
+    if unlisted:
+        raise ProbeSpecError.at(spec.location("tracepoints"), "tracepoints",
+                                f"{spec.source.name} attaches to {', '.join(unlisted)}, "
+                                "which the YAML does not list",
+                                "add them to tracepoints (or optional)")
 
 
 def _attach_kprobes(spec: ProbeSpec, bpf: Any, kprobed: list[tuple[str, str]]) -> None:
@@ -246,14 +260,14 @@ def _check_maps(spec: ProbeSpec, bpf: Any) -> dict[str, MapReader]:
     names = {lib.bpf_table_name(module, i).decode()
              for i in range(lib.bpf_num_tables(module))}
     problems: list[Problem] = []
-    where = spec.yaml_path
     for name in sorted(names - {m.name for m in spec.metrics} - set(spec.internal)):
-        problems.append(Problem(_loc(where), "metrics", f"map '{name}' of {spec.source.name} "
-                                "is not described", "add it to metrics or internal"))
+        problems.append(Problem(spec.location("metrics"), "metrics",
+                                f"map '{name}' of {spec.source.name} is not described",
+                                "add it to metrics or internal"))
     source = spec.source.read_text()
     for name in spec.internal:
         if name not in names and name not in source:
-            problems.append(Problem(_loc(where), "internal",
+            problems.append(Problem(spec.location("internal"), "internal",
                                     f"{spec.source.name} has no map '{name}'"))
     readers = {}
     for metric in spec.metrics:
@@ -269,12 +283,6 @@ def _check_maps(spec: ProbeSpec, bpf: Any) -> dict[str, MapReader]:
     if problems:
         raise ProbeSpecError(problems)
     return readers
-
-
-def _loc(path: Path) -> Any:
-    from freeoffload.errors import Location
-
-    return Location(str(path), 1, 1)
 
 
 def _check_layout(metric: MetricSpec, lib: Any, module: Any) -> list[Problem]:

@@ -23,7 +23,7 @@ the ``log2`` decoder (the bucket). Problems are reported all at once through
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,11 @@ class ProbeSpec:
     internal: tuple[str, ...]
     optional: tuple[str, ...] = ()  # used when present (the program tests FO_HAVE_CAT_EVENT)
     kprobes: tuple[tuple[str, str], ...] = ()  # (optional tracepoint, kernel function instead)
+    locations: dict[str, Location] = field(default_factory=dict)  # of the top-level keys
+
+    def location(self, key: str) -> Location:
+        """Where ``key`` stands in the YAML (the file's start when absent)."""
+        return self.locations.get(key, Location(str(self.yaml_path), 1, 1))
 
     def metric(self, name: str) -> MetricSpec:
         for m in self.metrics:
@@ -161,7 +166,8 @@ def _build(name: str, data: Any, where: str, source: Path, yaml_path: Path) -> P
         raise ProbeSpecError(problems)
     description = data.get("description", "")
     return ProbeSpec(name, source, yaml_path, str(description), tracepoints, tuple(metrics),
-                     tuple(internal), optional, kprobes)
+                     tuple(internal), optional, kprobes,
+                     {str(k): data.key_loc(k) for k in data})
 
 
 def _unknown(node: LocMap, allowed: tuple[str, ...], prefix: str,

@@ -119,3 +119,49 @@ def test_a_program_that_does_not_compile_names_file_line_and_error(
         _bcc.load(load_probe("net", directory)).close()
     assert str(err.value).startswith(f"probe net: net.bpf.c:{line}:")
     assert "error: no member named 'length'" in str(err.value)
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_a_missing_tracepoint_falls_back_to_procfs_naming_it(bpf: None, tmp_path: Path) -> None:
+    from freeoffload.probes import open_collector
+
+    from freeoffload.errors import ProbeError
+
+    directory = _copy_probe(tmp_path, "net", ("net:netif_receive_skb]", "net:netif_nothing]"))
+    spec = load_probe("net", directory)
+    collector = open_collector("auto", probes=[spec])
+    try:
+        assert collector.mode == "procfs"
+        assert collector.reason == "probe net: this kernel has no tracepoint net:netif_nothing"
+        assert collector.sample().reason == collector.reason
+    finally:
+        collector.close()
+    with pytest.raises(ProbeError, match="no tracepoint net:netif_nothing"):
+        open_collector("ebpf", probes=[spec])
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_a_tracepoint_the_yaml_does_not_list_is_refused(bpf: None, tmp_path: Path) -> None:
+    from freeoffload.probes import _bcc
+
+    directory = _copy_probe(tmp_path, "net", ("net:net_dev_xmit, ", ""))
+    with pytest.raises(ProbeSpecError) as err:
+        _bcc.load(load_probe("net", directory)).close()
+    assert str(err.value) == (
+        f"{directory / 'net.yaml'}:2:1: tracepoints: net.bpf.c attaches to net:net_dev_xmit, "
+        "which the YAML does not list; add them to tracepoints (or optional)")
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_a_map_the_yaml_does_not_describe_is_refused(bpf: None, tmp_path: Path) -> None:
+    from freeoffload.probes import _bcc
+
+    directory = _copy_probe(tmp_path, "disk", ("internal: [disk_started]", "internal: []"))
+    with pytest.raises(ProbeSpecError) as err:
+        _bcc.load(load_probe("disk", directory)).close()
+    assert str(err.value) == (
+        f"{directory / 'disk.yaml'}:3:1: metrics: map 'disk_started' of disk.bpf.c is not "
+        "described; add it to metrics or internal")
