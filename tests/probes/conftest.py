@@ -21,7 +21,7 @@ from freeoffload.probes._scope import cgroup2_root
 
 SERVER = r"""
 import socket, sys
-srv = socket.socket()
+srv = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind((sys.argv[1], int(sys.argv[2])))
 srv.listen(4)
@@ -133,18 +133,23 @@ class NetPair:
     addr_b: str
     if_a: str
     if_b: str
+    addr6_a: str = "fd00:f0::1"
+    addr6_b: str = "fd00:f0::2"
 
     def run(self, ns: str, code: str, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", code, *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def transfer(self, nbytes: int, seconds: float = 0.0, port: int = 5201) -> tuple[int, int]:
-        """Send up to ``nbytes`` from a to b, for at most ``seconds`` if given: (sent, received)."""
-        server = self.run(self.b, SERVER, self.addr_b, str(port), "1")
+    def transfer(self, nbytes: int, seconds: float = 0.0, port: int = 5201,
+                 to: str = "") -> tuple[int, int]:
+        """Send up to ``nbytes`` from a to b (at ``to``, default addr_b), for at most
+        ``seconds`` if given: (sent, received)."""
+        to = to or self.addr_b
+        server = self.run(self.b, SERVER, to, str(port), "1")
         try:
             assert server.stdout is not None
             assert server.stdout.readline().strip() == "ready", server.stderr
-            client = self.run(self.a, CLIENT, self.addr_b, str(port), str(nbytes), str(seconds))
+            client = self.run(self.a, CLIENT, to, str(port), str(nbytes), str(seconds))
             out, err = client.communicate(timeout=120)
             assert client.returncode == 0, err
             received = server.stdout.readline().strip()
@@ -183,11 +188,14 @@ def netpair(root: None) -> Iterator[NetPair]:
                 ns.link("set", index=peer, net_ns_fd=pair.b)
                 index = ns.link_lookup(ifname=pair.if_a)[0]
                 ns.addr("add", index=index, address=pair.addr_a, prefixlen=24)
+                ns.addr("add", index=index, address=pair.addr6_a, prefixlen=64,
+                        flags=0x02)  # IFA_F_NODAD: usable at once
                 ns.link("set", index=index, state="up")
                 ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
             with NetNS(pair.b) as ns:
                 index = ns.link_lookup(ifname=pair.if_b)[0]
                 ns.addr("add", index=index, address=pair.addr_b, prefixlen=24)
+                ns.addr("add", index=index, address=pair.addr6_b, prefixlen=64, flags=0x02)
                 ns.link("set", index=index, state="up")
                 ns.link("set", index=ns.link_lookup(ifname="lo")[0], state="up")
             yield pair

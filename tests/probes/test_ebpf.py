@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import subprocess
 import sys
@@ -130,6 +131,20 @@ def test_tcp_over_a_veth_pair_counts_bytes_peer_and_rtt(
     others = sorted({e["EndNode"] for e in edges} - {"edge-b"})
     crmap = load_topology_text(as_crmap(builder.record(), ["edge-b", *others]), "record.yaml")
     assert any(e.end_node == "edge-b" and e.latency_ms == edge["Latency"] for e in crmap.edges)
+
+
+def test_tcp_over_ipv6_keeps_the_peer_address(
+        node_collector: EbpfCollector, netpair: NetPair) -> None:
+    size = 4 * 1024 * 1024
+    node_collector.sample()
+    sent, received = netpair.transfer(size, port=5206, to=netpair.addr6_b)
+    sample = node_collector.sample()
+    assert sent == received == size
+    peer = sample.peers[str(ipaddress.IPv6Address(netpair.addr6_b))]
+    assert peer.sent_bytes == pytest.approx(size, rel=0.05)
+    assert peer.rtt_seconds is not None and peer.connects == 1
+    back = sample.peers[str(ipaddress.IPv6Address(netpair.addr6_a))]
+    assert back.received_bytes == pytest.approx(size, rel=0.05)
 
 
 def _send(collector: EbpfCollector, netpair: NetPair, seconds: float, port: int) -> PeerSample:
