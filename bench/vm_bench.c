@@ -1,0 +1,147 @@
+/*
+ * Driver of bench/vm.py: times each workload of vm_progs.c in our VM (loaded from the clang
+ * object) and natively (the same source built with gcc -O2 -DNATIVE), in the same process.
+ *
+ *   vm_bench PROGS.o ITERATIONS
+ *
+ * Prints one line per workload: name ns_per_run insns_per_run ns_per_insn native_ns_per_run
+ * load_verify_us.
+ */
+#define _POSIX_C_SOURCE 199309L
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fovm.h"
+
+typedef unsigned int u32;
+typedef unsigned long long u64;
+struct candidate { u32 latency_us, flags, ip4, port; };
+struct policy_ctx { u32 want_flags, chosen, ip4, port; };
+struct candidate native_candidates[16];
+u64 native_empty(void *ctx);
+u64 native_sum(void *ctx);
+u64 native_hash(unsigned char *ctx);
+u64 native_policy(struct policy_ctx *ctx);
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc(*len);
+    if (buf && fread(buf, 1, *len, f) != *len) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static void fill_candidates(fovm_vm *vm)
+{
+    u32 i;
+    for (i = 0; i < 16; i++) {
+        struct candidate c = {1000 - i * 37 % 500, (i % 3 == 0) ? 0x3u : 0x1u, 0x0a000001u + i,
+                              8000 + i};
+        native_candidates[i] = c;
+        if (vm)
+            fovm_map_update(fovm_map_find(vm, "candidates"), &i, &c, FOVM_ANY, NULL);
+    }
+}
+
+static volatile u64 sink;
+
+static double native_ns(const char *name, void *ctx, long iters)
+{
+    double t0 = now_ns();
+    long i;
+    for (i = 0; i < iters; i++) {
+        if (!strcmp(name, "empty"))
+            sink += native_empty(ctx);
+        else if (!strcmp(name, "sum"))
+            sink += native_sum(ctx);
+        else if (!strcmp(name, "hash"))
+            sink += native_hash(ctx);
+        else
+            sink += native_policy(ctx);
+    }
+    return (now_ns() - t0) / (double)iters;
+}
+
+static int bench(const char *name, const unsigned char *obj, size_t len, long iters)
+{
+    unsigned char ctx[64];
+    struct policy_ctx pctx = {0x2, 0, 0, 0};
+    void *c = ctx;
+    size_t clen = sizeof ctx;
+    fovm_error err;
+    fovm_vm *vm = fovm_create(&err);
+    uint64_t r0 = 0, executed = 0;
+    double t0, load_ns, vm_ns, nat;
+    long i, loads = 200;
+    for (i = 0; i < (long)sizeof ctx; i++)
+        ctx[i] = (unsigned char)(i * 7 + 1);
+    if (!strcmp(name, "policy")) {
+        c = &pctx;
+        clen = sizeof pctx;
+    }
+    t0 = now_ns();
+    for (i = 0; i < loads; i++) {
+        if (fovm_load_elf(vm, obj, len, name, &err) != FOVM_OK) {
+            fprintf(stderr, "%s: %s\n", name, err.msg);
+            return 1;
+        }
+    }
+    load_ns = (now_ns() - t0) / (double)loads;
+    fill_candidates(vm);
+    if (fovm_exec_counted(vm, c, clen, &r0, &executed, &err) != FOVM_OK) {
+        fprintf(stderr, "%s: %s\n", name, err.msg);
+        return 1;
+    }
+    if (r0 != (!strcmp(name, "empty") ? native_empty(c) : !strcmp(name, "sum") ? native_sum(c)
+               : !strcmp(name, "hash") ? native_hash(c) : native_policy(&pctx))) {
+        fprintf(stderr, "%s: vm and native disagree\n", name);
+        return 1;
+    }
+    t0 = now_ns();
+    for (i = 0; i < iters; i++)
+        fovm_exec(vm, c, clen, &r0, NULL);
+    vm_ns = (now_ns() - t0) / (double)iters;
+    nat = native_ns(name, c, iters);
+    printf("%s %.1f %llu %.2f %.1f %.1f\n", name, vm_ns, (unsigned long long)executed,
+           vm_ns / (double)(executed ? executed : 1), nat, load_ns / 1000.0);
+    fovm_destroy(vm);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *names[] = {"empty", "sum", "hash", "policy"};
+    size_t len, i;
+    unsigned char *obj = argc > 2 ? slurp(argv[1], &len) : NULL;
+    long iters = argc > 2 ? atol(argv[2]) : 0;
+    int rc = 0;
+    if (!obj || iters <= 0) {
+        fprintf(stderr, "usage: vm_bench PROGS.o ITERATIONS\n");
+        return 2;
+    }
+    fill_candidates(NULL);
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        rc |= bench(names[i], obj, len, iters);
+    free(obj);
+    return rc;
+}
