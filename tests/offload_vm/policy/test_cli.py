@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -15,32 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from freeoffload.cli import main
-
-from .vmtools import EXAMPLES
+from .vmtools import EXAMPLES, fo, fo_process
 
 ROOT = Path(__file__).resolve().parents[3]
 BAD = Path(__file__).resolve().parent / "data" / "bad"
-
-
-def fo_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`python -m freeoffload ARGS` in a new process, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "freeoffload", *map(str, args)],
-                          capture_output=True, text=True, cwd=ROOT)
-
-
-def fo(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """The same command line through ``freeoffload.cli.main`` in this process (each new
-    process pays for importing every part's command line, seconds on a busy machine)."""
-    out, err = io.StringIO(), io.StringIO()
-    cwd = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in args])
-    finally:
-        os.chdir(cwd)
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +14,10 @@ from freeoffload.offload_vm.policy import ConnectContext, compile_object
 from freeoffload.offload_vm.policy.context import CTX_V4MAPPED, parse_endpoint
 from freeoffload.offload_vm.policy.program import load_program
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "policies"
+from freeoffload.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLES = ROOT / "examples" / "policies"
 _OBJECTS: dict[str, bytes] = {}
 
 
@@ -45,3 +53,23 @@ def run(vm: Any, context: ConnectContext) -> tuple[int, str]:
     buf = bytearray(context.pack())
     r0 = int(vm.run(buf))
     return r0, ConnectContext.unpack(bytes(buf)).destination
+
+
+def fo_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`python -m freeoffload ARGS` in a new process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "freeoffload", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def fo(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """The same command line through ``freeoffload.cli.main`` in this process (each new
+    process pays for importing every part's command line, seconds on a busy machine)."""
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
