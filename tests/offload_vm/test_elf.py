@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import need
 from fovm_testlib import DATA
-from freeoffload.offload_vm import VM, ProgramRejectedError
+from freeoffload.offload_vm import VM, Program, ProgramRejectedError
 
 SRC = DATA / "elf"
 
@@ -136,3 +136,9 @@ def test_cli_run_and_check(objs: dict[str, Path]) -> None:
     proc = _cli("run", str(objs["maps"]), "--section", "nope")
     assert proc.returncode == 1
     assert "no program section named nope" in proc.stderr
+
+
+def test_program_lists_sections(objs: dict[str, Path]) -> None:
+    assert Program(objs["maps"].read_bytes()).sections == ("count", "remove")
+    with pytest.raises(ProgramRejectedError, match=r"x\.o: not an ELF file"):
+        Program(b"junk", "x.o")
