@@ -64,12 +64,14 @@ def agent_configs(plan: Plan, crmap: Any, cgroups: Cgroups, token: str,
             continue
         cfg: dict[str, Any] = {
             "node": node.name, "group": node.group, "listen": f"{node.ip}:{AGENT_PORT}",
-            "token": token, "tokens": {g: token for g in groups if g != node.group},
+            "token": token,
             "zeroconf": False, "report_interval": 1, "offline_after": 3,
             "record": _record(node, plan, crmap),
             "probes": {"mode": "procfs", "cgroup": cgroups.scope(node.name)},
             "prober": {"interval": 5},
         }
+        if node.role == "cloud" or centers[node.group] == node.name:
+            cfg["tokens"] = {g: token for g in groups if g != node.group}
         if node.role == "cloud":
             cfg["role"] = "cloud"
         elif centers[node.group] == node.name:
@@ -95,6 +97,7 @@ class Agents:
     root: Path
     token: str = field(default_factory=lambda: secrets.token_hex(16))
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def start(self, crmap: Any, device: Device | None, threshold: float = 70.0,
               samples: int = 2) -> None:
@@ -111,9 +114,10 @@ class Agents:
         for name, cfg in self.configs.items():
             path = self.root / f"{name}.yaml"
             path.write_text(json.dumps(cfg, indent=1))
-            procs.spawn(self.plan.node(name).netns, self.cgroups.procs_files(AGENT_CGROUP),
-                        fo("agent", "--config", str(path)),
-                        self.root.parent / "logs" / f"{name}.agent.log")
+            self.procs[name] = procs.spawn(
+                self.plan.node(name).netns, self.cgroups.procs_files(AGENT_CGROUP),
+                fo("agent", "--config", str(path)),
+                self.root.parent / "logs" / f"{name}.agent.log")
         for name in self.configs:
             self.wait_healthy(name)
 
@@ -135,14 +139,14 @@ class Agents:
 
     def wait_healthy(self, name: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        proc = self.procs.get(name)
+        while time.monotonic() < deadline and (proc is None or proc.poll() is None):
             if self.get(name, "/healthz") is not None:
                 return
             time.sleep(0.5)
         log = self.root.parent / "logs" / f"{name}.agent.log"
         tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-        raise TestbedError(f"the agent of {name} did not answer /healthz in {timeout:.0f}s:\n"
-                           f"{tail}")
+        raise TestbedError(f"the agent of {name} (freeoffload agent) did not come up:\n{tail}")
 
     def center_of(self, node: str) -> str:
         group = self.plan.node(node).group

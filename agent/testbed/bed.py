@@ -116,14 +116,16 @@ def up(plan: Plan, services: bool = True) -> dict[str, Any]:
     _write_state(state)
     try:
         cgroups.create(HUB_CGROUP, float(os.cpu_count() or 1), weight=16 * 1024)
-        for node in plan.nodes:
-            cgroups.create(node.name, node.cpu)
+        for node in plan.nodes:  # quotas come last: the services start at full speed
+            cgroups.create(node.name, None)
         state["netem"] = net.has_netem()
         net.build_network(plan, netem=state["netem"])
         if not state["netem"]:
             _start_relay(plan, cgroups, state)
         if services:
             _start_services(plan, cgroups, state)
+        for node in plan.nodes:
+            cgroups.set_quota(node.name, node.cpu)
     except BaseException:
         down(plan.prefix)
         raise

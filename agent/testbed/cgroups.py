@@ -73,13 +73,12 @@ class Cgroups:
         else:
             (path / "cpu.shares").write_text(str(weight))
 
-    def create(self, node: str, cores: float, weight: int = 1024) -> None:
-        """Make ``node``'s cgroup(s) and limit it to ``cores`` of this machine.
+    def create(self, node: str, cores: float | None, weight: int = 1024) -> None:
+        """Make ``node``'s cgroup(s) and limit it to ``cores`` of this machine (None: no limit).
 
         The testbed's root gets ROOT_WEIGHT so that, on a busy host, every node still gets its
         quota and the delay stage is not starved (its delay would grow).
         """
-        quota = max(1000, int(cores * PERIOD_US))
         try:
             for root in self.roots:
                 if not root.exists():
@@ -89,16 +88,25 @@ class Cgroups:
             self._weight(self.quota_root, ROOT_WEIGHT)
             for d in self.dirs(node):
                 d.mkdir(exist_ok=True)
-            quota_dir = self.quota_root / node
-            self._weight(quota_dir, weight)
-            if self.version == 2:
-                (quota_dir / "cpu.max").write_text(f"{quota} {PERIOD_US}")
-            else:
-                (quota_dir / "cpu.cfs_period_us").write_text(str(PERIOD_US))
-                (quota_dir / "cpu.cfs_quota_us").write_text(str(quota))
+            self._weight(self.quota_root / node, weight)
         except OSError as err:
             raise TestbedError(f"cannot set up cgroup for {node} under {self.quota_root}: "
                                f"{err.strerror} ({err.filename})") from err
+        self.set_quota(node, cores)
+
+    def set_quota(self, node: str, cores: float | None) -> None:
+        """Limit ``node`` to ``cores`` of this machine (None: no limit)."""
+        quota_dir = self.quota_root / node
+        quota = max(1000, int(cores * PERIOD_US)) if cores is not None else None
+        try:
+            if self.version == 2:
+                (quota_dir / "cpu.max").write_text(f"{quota or 'max'} {PERIOD_US}")
+            else:
+                (quota_dir / "cpu.cfs_period_us").write_text(str(PERIOD_US))
+                (quota_dir / "cpu.cfs_quota_us").write_text(str(quota or -1))
+        except OSError as err:
+            raise TestbedError(f"cannot set the CPU quota of {node} in {quota_dir}: "
+                               f"{err.strerror}") from err
 
     def quota_cores(self, node: str) -> float | None:
         quota_dir = self.quota_root / node

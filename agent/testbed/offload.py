@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from typing import Any
 from freeoffload.errors import TestbedError
 
 from . import procs
-from .cgroups import Cgroups
+from .cgroups import Cgroups, kill_pids
 from .client import TaskRecord
 from .config import Plan
 
@@ -86,8 +87,14 @@ class Device:
     def key(self) -> Path:
         return self.root / "keys" / "signing.key"
 
-    def start(self) -> subprocess.Popen[bytes]:
-        """Keys, compiled policy, and the device daemon (running when this returns)."""
+    def start(self, fresh: bool = False) -> None:
+        """Keys, compiled policy, and the device daemon, running when this returns. A daemon
+        already running is kept, unless ``fresh``: then it is stopped and everything it had
+        installed is removed first (a device that has never been pushed to)."""
+        if fresh:
+            self.stop()
+        elif self.policy.exists() and self.status() is not None:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         _run(fo("keys", "gen", "--out", str(self.root / "keys"), "--force"))
         _run(fo("policy", "compile", str(POLICY_SOURCE), "-o", str(self.policy),
@@ -102,15 +109,23 @@ class Device:
                            self.cgroups.procs_files(CLIENT_CGROUP),
                            fo("device", "--config", str(config)),
                            self.root.parent / "logs" / f"{self.name}.device.log")
+        (self.root / "daemon.pid").write_text(str(proc.pid))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise TestbedError(f"freeoffload device on {self.name} exited "
                                    f"({proc.returncode}); see {self.root.parent / 'logs'}")
             if self.status() is not None:
-                return proc
+                return
             time.sleep(0.3)
         raise TestbedError(f"freeoffload device on {self.name} did not answer at {self.url}")
+
+    def stop(self) -> None:
+        """Stop the daemon started here and remove its files (store, state, keys)."""
+        pid_file = self.root / "daemon.pid"
+        if pid_file.exists():
+            kill_pids({int(pid_file.read_text())}, grace=3.0)
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def status(self) -> dict[str, Any] | None:
         """The daemon's ``GET /v1/status``, or None while it does not answer."""
@@ -137,11 +152,13 @@ class Device:
         ns_run(hub, fo("policy", "push", str(update), "--to", self.url))
 
     def run_client(self, task_file: Path, target: str, kind: str, units: int,
-                   count: int) -> list[TaskRecord]:
-        """``count`` tasks sent to ``target`` by the client under ``freeoffload run``."""
+                   count: int, concurrency: int = 0) -> list[TaskRecord]:
+        """``count`` tasks sent to ``target`` by the client under ``freeoffload run``,
+        ``concurrency`` at a time (0: all at once)."""
         argv = fo("run", "--task", str(task_file), "--store", str(self.store), "--",
                   sys.executable, "-m", "freeoffload.agent.testbed.client", "--kind", kind,
-                  "--units", str(units), "--count", str(count), "--target", target)
+                  "--units", str(units), "--count", str(count), "--target", target,
+                  "--concurrency", str(concurrency))
         result = procs.run(self.plan.node(self.name).netns,
                            self.cgroups.procs_files(CLIENT_CGROUP), argv)
         records = [TaskRecord(**json.loads(line)) for line in result.stdout.splitlines()

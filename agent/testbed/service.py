@@ -7,6 +7,8 @@ HTTP API (every response carries ``X-FreeOffload-Node``, the node that served it
 - ``POST /v1/task/{kind}?units=N``: run one task (``transcode``, ``audio``, ``file``); JSON
   ``{node, kind, units, processing_ms, bytes_out, digest}``.
 - ``GET /v1/task/web?units=N``: a web request: the page itself (``units`` x 64 KiB).
+- ``POST /v1/tasks/{cpu|io}``: the agents' atomic tasks (the prober measures each node's
+  Capability with them, inside the node's CPU share): JSON ``{node, type, processing_ms}``.
 - ``GET /v1/stats``: tasks served per kind; ``GET /healthz``: ``ok``.
 Errors are JSON ``{"error": "..."}`` with 4xx.
 """
@@ -26,7 +28,7 @@ from freeoffload.errors import TestbedError
 
 from .tasks import run_task, web_page
 
-__all__ = ["TaskServer", "main", "serve"]
+__all__ = ["ATOMIC", "TaskServer", "main", "serve"]
 
 
 class TaskServer(ThreadingHTTPServer):
@@ -94,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         path = urlsplit(self.path).path
+        if path.startswith("/v1/tasks/"):
+            self._atomic(path.removeprefix("/v1/tasks/"))
+            return
         if not path.startswith("/v1/task/"):
             self._json(404, {"error": f"no such resource: {path}"})
             return
@@ -107,6 +112,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {"node": self.server.node, "kind": kind, "units": outcome.units,
                          "processing_ms": round(outcome.processing_ms, 3),
                          "bytes_out": outcome.bytes_out, "digest": outcome.digest})
+
+
+    def _atomic(self, task_type: str) -> None:
+        kind, units = ATOMIC.get(task_type, ("", 0))
+        if not kind:
+            self._json(404, {"error": f"unknown task Type '{task_type}'; expected one of: "
+                                      f"{', '.join(ATOMIC)}"})
+            return
+        outcome = run_task(kind, units, self.server.workdir)
+        self.server.count(f"atomic-{task_type}")
+        self._json(200, {"node": self.server.node, "type": task_type,
+                         "processing_ms": round(outcome.processing_ms, 3)})
+
+
+# The agents' atomic task of each Type: 256 KiB of frames to encode; 1 MiB written and read.
+ATOMIC = {"cpu": ("transcode", 4), "io": ("file", 1)}
 
 
 def serve(node: str, host: str, port: int, workdir: Path) -> TaskServer:
