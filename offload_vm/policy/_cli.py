@@ -24,6 +24,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--version", type=int, metavar="N",
                    help="policy version (default: the current Unix time)")
     p.add_argument("--name", help="policy name (default: the source file's stem)")
+    p.add_argument("-I", dest="include", action="append", default=[], metavar="DIR",
+                   help="also search DIR for headers (repeatable)")
+    p.add_argument("-D", dest="define", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="define a macro for the policy source (repeatable)")
     p.set_defaults(func=_compile)
 
     p = sub.add_parser("verify", help="check signature, manifest and program; list every problem")
@@ -90,7 +94,8 @@ def _compile(args: argparse.Namespace) -> int:
     from .keys import key_id, load_private_key
 
     key = load_private_key(args.key) if args.key else None
-    built = compile_policy(args.source, key, args.version, args.name)
+    extra = tuple(f"-I{d}" for d in args.include) + tuple(f"-D{d}" for d in args.define)
+    built = compile_policy(args.source, key, args.version, args.name, extra_args=extra)
     write_atomically(args.output, built.data)
     maps = ", ".join(m.name for m in built.maps) or "no maps"
     signer = f"signed by key {key_id(key.public_key())}" if key else "NOT signed"

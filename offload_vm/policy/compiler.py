@@ -72,10 +72,11 @@ class Built:
 
 def compile_policy(source: str | Path, key: Ed25519PrivateKey | None = None,
                    version: int | None = None, name: str | None = None,
-                   stderr: TextIO | None = None) -> Built:
+                   stderr: TextIO | None = None, extra_args: tuple[str, ...] = ()) -> Built:
     """Compile, verify in the VM and package ``source``. ``version`` defaults to the current
-    Unix time, so that every build is newer than the last; ``name`` to the file's stem."""
-    elf = compile_object(source, stderr)
+    Unix time, so that every build is newer than the last; ``name`` to the file's stem;
+    ``extra_args`` go to clang (``-I``, ``-D``)."""
+    elf = compile_object(source, stderr, extra_args)
     maps = verify_program(elf, str(source))
     stem = _NAME_CHARS.sub("_", Path(source).stem)
     chosen_name = name or stem

@@ -211,3 +211,15 @@ def test_sign_map_and_push_it(signed: Path, keys: tuple[Path, Path], tmp_path: P
     pushed = fo("policy", "push", out, "--to", device)
     assert pushed.returncode == 0, pushed.stderr
     assert _Device.received == [("/v1/maps/redirects", out.read_bytes())]
+
+
+def test_compile_passes_defines_to_clang(tmp_path: Path, clang: str, vm: None) -> None:
+    source = Path(__file__).parent / "data" / "ok" / "port_define.c"
+    out = tmp_path / "p.fop"
+    done = fo("policy", "compile", source, "-o", out, "-D", "FROM_PORT=80", "-DTO_PORT=8080")
+    assert done.returncode == 0, done.stderr
+    ran = fo("policy", "run", out, "--ctx", '{"dst": "10.0.0.1:80"}')
+    assert ran.stdout.strip() == "rewrite: 10.0.0.1:80 -> 10.0.0.1:8080", ran.stderr
+    missing = fo("policy", "compile", source, "-o", out, "-D", "FROM_PORT=80")
+    assert missing.returncode == 2
+    assert "use of undeclared identifier 'TO_PORT'" in missing.stderr
