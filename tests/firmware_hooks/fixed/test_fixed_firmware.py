@@ -107,3 +107,19 @@ def test_cortex_m4_build(tmp_path: Path) -> None:
         undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True,
                                    text=True, check=True).stdout.split()
         assert not {"malloc", "calloc", "realloc", "free"} & set(undefined), obj.name
+
+
+@pytest.mark.qemu
+def test_the_same_firmware_runs_on_32_bit_arm_under_qemu(tmp_path: Path) -> None:
+    """A Raspberry Pi (armhf) build: 32-bit pointers in the table, the VM in the arena."""
+    cc = "arm-linux-gnueabihf-gcc"
+    need(shutil.which(cc) is not None and shutil.which("qemu-arm") is not None,
+         "gcc-arm-linux-gnueabihf and qemu-user")
+    _make(tmp_path, "host", f"CC={cc}")
+    proc = subprocess.run(["qemu-arm", "-L", "/usr/arm-linux-gnueabihf",
+                           str(tmp_path / "host" / "firmware")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    assert "drop sensor=3" in out and "tx link=1 sensor=4 value=500" in out
+    assert "calls sample_sensor=5" in out and "calls radio_tx=4" in out
