@@ -17,6 +17,7 @@ _SHF_EXECINSTR = 0x4
 _EM_BPF = 247
 _R_BPF_64_64, _R_BPF_64_32 = 1, 10
 _STT_SECTION = 3
+_MAX_BSS = 1 << 24
 
 
 class ObjectError(ValueError):
@@ -84,10 +85,15 @@ def _sections(elf: bytes) -> list[_Section]:
     for i in range(shnum):
         name, typ, flags, _a, off, size, link, info = struct.unpack_from(
             "<IIQQQQII", elf, shoff + i * shentsize)
-        body = b"" if typ == _SHT_NOBITS else elf[off:off + size]
-        if typ != _SHT_NOBITS and off + size > len(elf):
+        if typ == _SHT_NOBITS:
+            if size > _MAX_BSS:
+                raise ObjectError(f"section {i} asks for {size} bytes of zeroes")
+            body = bytes(size)
+        elif off + size > len(elf):
             raise ObjectError(f"section {i} runs past the end of the file")
-        raw.append((name, typ, flags, body if typ != _SHT_NOBITS else bytes(size), link, info))
+        else:
+            body = elf[off:off + size]
+        raw.append((name, typ, flags, body, link, info))
     strtab = raw[shstrndx][3]
     return [_Section(i, _cstr(strtab, r[0]), r[1], r[2], r[3], r[4], r[5])
             for i, r in enumerate(raw)]
@@ -120,6 +126,15 @@ def _symbols(secs: list[_Section]) -> list[_Sym]:
 
 def read_object(elf: bytes, section: str | None = None) -> BPFObject:
     """The program ``section`` (default: "connect" if present, else the first program)."""
+    try:
+        return _read_object(elf, section)
+    except ObjectError:
+        raise
+    except (struct.error, IndexError, KeyError, OverflowError, ValueError) as err:
+        raise ObjectError(f"malformed ELF object: {err}") from err
+
+
+def _read_object(elf: bytes, section: str | None) -> BPFObject:
     secs = _sections(elf)
     progs = [s for s in secs if s.flags & _SHF_EXECINSTR and s.name != ".text" and s.data]
     if section is not None:
