@@ -177,3 +177,34 @@ def test_coap_over_connected_udp_goes_to_the_edge(store: Any, server: Any) -> No
     done = _run(store, sys.executable, "-c", _COAP)
     assert done.stdout.strip() == ack.hex(), done.stderr
     assert coap.seen == [bytes([0x40, 0x01, 0x12, 0x34, 0xb4]) + b"temp"]
+
+
+def test_selection_policy_moves_a_sensitive_task_off_the_loaded_edge(store: Any,
+                                                                     server: Any) -> None:
+    """The paper's scenario with a real program: its task is audio (sensitive, urgent), it
+    connects to edge1, which is overloaded; it reaches edge3, the other secure edge."""
+    from dataclasses import replace
+
+    from freeoffload.topology import load_topology
+    from freeoffload.topology.candidates import candidate_items, candidate_rows
+
+    root = Path(__file__).resolve().parents[3]
+    crmap = load_topology(root / "examples" / "topologies" / "paper.yaml")
+    ports = {}
+    for name, node in list(crmap.nodes.items()):
+        if node.role != "device":
+            ports[name] = server(socket.SOCK_STREAM, name.encode()).port
+            crmap.put_node(replace(node, address=f"127.0.0.1:{ports[name]}"))
+    store.install("select_target", example_object("select_target"), 1)
+    store.update_map_bulk("candidates", candidate_items(candidate_rows(crmap, "dev1")))
+    client = ("import socket, sys\n"
+              f"s = socket.create_connection(('127.0.0.1', {ports['edge1']}), timeout=20)\n"
+              "s.sendall(b'task')\nprint(s.recv(64).decode())\n")
+    done = subprocess.run([sys.executable, "-m", "freeoffload", "run", "--store",
+                           str(store.directory), "--task",
+                           str(root / "examples" / "tasks" / "audio.yaml"), "--",
+                           sys.executable, "-c", client], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.stdout.strip() == "edge3", done.stderr
+    without_task = _run(store, sys.executable, "-c", client)
+    assert without_task.stdout.strip() == "edge1", without_task.stderr
