@@ -43,6 +43,11 @@ def test_the_fast_answer_equals_the_explained_reference(crm: CRMap, job: Task,
     ref = select_target(crm, job, source, explain=True)
     assert (fast.node, fast.rule, fast.level, fast.latency_ms) == (
         ref.node, ref.rule, ref.level, ref.latency_ms)
+    # --explain accounts for every other candidate exactly once
+    rejected = [r.node for r in ref.rejections]
+    assert len(rejected) == len(set(rejected))
+    assert set(rejected) == {n for n, node in crm.nodes.items()
+                             if node.role != "device"} - {ref.node}
 
 
 @settings(max_examples=150, deadline=None)
