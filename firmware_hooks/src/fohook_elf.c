@@ -201,6 +201,16 @@ static size_t fohook_gnu_lookup(const fohook *h, const char *name)
     return 0;
 }
 
+/* Whether a GNU hash table hashes any symbol (else its symoffset means nothing). */
+static int fohook_gnu_hashes_any(const uint32_t *gh)
+{
+    const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)&gh[4] + gh[2]);
+    for (uint32_t i = 0; i < gh[0]; i++)
+        if (buckets[i] != 0)
+            return 1;
+    return 0;
+}
+
 /* The dynamic symbol indexes named `name` (at most FOHOOK_MAX_SYMS); -1 when the object has
  * no hash table to bound its symbol table (then every relocation's name is compared). With a
  * GNU hash table, imported (undefined) symbols are the unhashed ones, before symoffset: only
@@ -208,10 +218,14 @@ static size_t fohook_gnu_lookup(const fohook *h, const char *name)
 static int fohook_find_syms(const fohook *h, const char *name, size_t out[FOHOOK_MAX_SYMS])
 {
     size_t unhashed, n = 0;
-    if (h->gnu_hash != NULL)
+    if (h->gnu_hash != NULL && fohook_gnu_hashes_any(h->gnu_hash))
         unhashed = h->gnu_hash[1];
     else if (h->sysv_hash != NULL)
         unhashed = h->sysv_hash[1]; /* nchain: every symbol */
+    else if (h->gnu_hash != NULL && (uintptr_t)h->strtab > (uintptr_t)h->symtab)
+        /* an empty GNU table (nothing exported) does not bound the symbols; .dynstr follows
+         * .dynsym in what GNU ld and lld emit, and anything between has no name to match */
+        unhashed = ((uintptr_t)h->strtab - (uintptr_t)h->symtab) / sizeof(ElfW(Sym));
     else
         return -1;
     for (size_t i = 1; i < unhashed && n < FOHOOK_MAX_SYMS; i++) {

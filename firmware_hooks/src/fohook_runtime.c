@@ -1,9 +1,9 @@
 /*
  * The hooked connect(): fast path, policy generations and their safe reclamation.
  *
- * Hot path, no lock: one load of the store's generation word (a read-only shared mapping);
- * when it moved, the first thread to notice loads the new generation (trylock: the others
- * keep using the policy they have). A call protects the policy it runs with a hazard pointer
+ * Hot path, no lock: one load of the store's generation word (a read-only shared mapping).
+ * Only when it moved does a call take the reload lock: the first thread loads the new
+ * generation, threads that noticed at the same time wait for it. A call protects the policy it runs with a hazard pointer
  * in its thread's slot; a replaced policy is retired and freed by a later reload once no slot
  * points at it.
  */
@@ -49,6 +49,9 @@ static pthread_mutex_t fohook_reload_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fohook_slot fohook_slots[FOHOOK_SLOTS];
 static pthread_key_t fohook_slot_key;
 static __thread int fohook_my_slot __attribute__((tls_model("initial-exec"))) = -1;
+static __thread int fohook_reloading __attribute__((tls_model("initial-exec")));
+
+static struct fohook_store_header *fohook_map_store(void);
 
 static void fohook_release_slot(void *value)
 {
@@ -98,6 +101,7 @@ int fohook_runtime_init(void)
     fohook_task_from_env(&fohook_task);
     fohook_pid = (uint32_t)getpid();
     pthread_atfork(NULL, NULL, fohook_after_fork);
+    fohook_map_store(); /* usually there already: `freeoffload run` creates it */
     return 0;
 }
 
@@ -145,8 +149,13 @@ static struct fohook_policy *fohook_load(uint64_t *gen)
 
 static void fohook_reload(uint64_t gen)
 {
-    if (pthread_mutex_trylock(&fohook_reload_lock) != 0)
-        return; /* another thread is loading: keep using the current policy */
+    if (fohook_reloading)
+        return; /* a signal handler's connect() while this thread loads: current policy */
+    /* Another thread may be loading this generation: wait for it (local files, a fraction
+     * of a millisecond), so that no call that starts after a generation was published runs
+     * the policy it replaced. */
+    pthread_mutex_lock(&fohook_reload_lock);
+    fohook_reloading = 1;
     if (__atomic_load_n(&fohook_loaded_gen, __ATOMIC_ACQUIRE) != gen) {
         struct fohook_policy *p = fohook_load(&gen);
         struct fohook_policy *old = __atomic_exchange_n(&fohook_current, p, __ATOMIC_SEQ_CST);
@@ -157,26 +166,37 @@ static void fohook_reload(uint64_t gen)
         }
         fohook_free_unused();
     }
+    fohook_reloading = 0;
     pthread_mutex_unlock(&fohook_reload_lock);
+}
+
+/* Map DIR/generation; after a failure, try again at most every 100 ms. Threads arriving
+ * together wait for one attempt instead of skipping it. */
+static struct fohook_store_header *fohook_map_store(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (fohook_store_dir[0] == '\0' || fohook_reloading ||
+        now < __atomic_load_n(&fohook_header_retry_at, __ATOMIC_ACQUIRE))
+        return NULL;
+    pthread_mutex_lock(&fohook_reload_lock);
+    struct fohook_store_header *h = __atomic_load_n(&fohook_header, __ATOMIC_ACQUIRE);
+    if (h == NULL) {
+        if (fohook_store_map_header(fohook_store_dir, 0, &h, NULL) == FOHOOK_OK)
+            __atomic_store_n(&fohook_header, h, __ATOMIC_RELEASE);
+        else
+            __atomic_store_n(&fohook_header_retry_at, now + FOHOOK_RETRY_NS, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&fohook_reload_lock);
+    return h;
 }
 
 static void fohook_check_store(void)
 {
     struct fohook_store_header *h = __atomic_load_n(&fohook_header, __ATOMIC_ACQUIRE);
-    if (h == NULL) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-        long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-        if (fohook_store_dir[0] == '\0' || now < fohook_header_retry_at)
-            return;
-        fohook_header_retry_at = now + FOHOOK_RETRY_NS;
-        if (fohook_store_map_header(fohook_store_dir, 0, &h, NULL) != FOHOOK_OK)
-            return;
-        struct fohook_store_header *none = NULL;
-        if (!__atomic_compare_exchange_n(&fohook_header, &none, h, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
-            h = none; /* another thread mapped it first (its mapping is kept: tiny) */
-    }
+    if (h == NULL && (h = fohook_map_store()) == NULL)
+        return;
     uint64_t gen = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
     if (gen != __atomic_load_n(&fohook_loaded_gen, __ATOMIC_ACQUIRE))
         fohook_reload(gen);

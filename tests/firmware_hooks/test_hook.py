@@ -159,3 +159,17 @@ def test_policy_sees_the_call_and_the_task(
     assert int(seen["ip4"], 16) == ip4 and seen["port"] == str(a.port)
     assert seen["task"] == "1" and seen["task_flags"] == "3" and seen["cpu"] == "1000"
     assert seen["memory"] == "256" and seen["storage"] == "64" and int(seen["pid"]) > 1
+
+
+def test_every_thread_first_call_sees_the_policy(
+    tmp_path: Path, store: PolicyStore, servers: Callable[..., BannerServer],
+    test_policy: Callable[..., bytes],
+) -> None:
+    # 32 threads make their first connect() at once: the threads that do not load the new
+    # generation themselves must wait for it, not run without it.
+    a, b = servers(), servers()
+    client = build_client(tmp_path)
+    _redirect(store, test_policy, a, b)
+    done = freeoffload_run(store, [str(client), "127.0.0.1", str(a.port), "1", "32"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"port {b.port}\n" * 32
