@@ -45,6 +45,8 @@ def register(subparsers: Any) -> None:
                    '"from": "dev1"}\'')
     p.add_argument("--map", action="append", default=[], metavar="NAME=FILE.yaml",
                    help="fill a map: a CR-map (candidates), {from,to} rows or {key,value} rows")
+    p.add_argument("--from", dest="from_node", metavar="NODE",
+                   help="the requesting node, for a CR-map (or \"from\" in --ctx)")
     p.add_argument("--pubkey", action="append", default=[], metavar="KEY.pub",
                    help="also check the signature against this key")
     p.add_argument("--json", action="store_true", help="print the decision as JSON")
@@ -158,7 +160,8 @@ def _run(args: argparse.Namespace) -> int:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise PolicyError.at(Location("--map"), "", f"expected NAME=FILE, got {spec!r}")
-        rows, found = load_map_file(name, path, package.manifest.map(name), raw.get("from"))
+        rows, found = load_map_file(name, path, package.manifest.map(name),
+                                    args.from_node or raw.get("from"))
         maps[name] = rows
         names.update(found)
     decision = run_policy(package.elf, ctx, maps, package.manifest,

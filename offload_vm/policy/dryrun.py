@@ -47,7 +47,8 @@ def _cr_map_rows(path: str, from_node: str | None) -> tuple[Rows, dict[str, str]
 
     if not from_node:
         raise PolicyError.at(Location("--ctx"), "from", "a CR-map as map file needs the "
-                             "requesting node", 'add "from": "dev1" to --ctx')
+                             "requesting node", 'pass --from dev1 or add "from": "dev1" to '
+                             '--ctx')
     rows = candidate_rows(load_topology(path), from_node)
     return candidate_items(rows), {r.address: r.name for r in rows}
 

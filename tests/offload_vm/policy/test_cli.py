@@ -131,6 +131,10 @@ def test_dry_run_of_the_selection_policy(tmp_path: Path, keys: tuple[Path, Path]
     other = fo("policy", "run", out, "--ctx", json.dumps({"dst": "127.0.0.53:53"}), "--json")
     assert json.loads(other.stdout) == {"verdict": "pass", "r0": 0, "dst": "127.0.0.53:53",
                                         "new_dst": None, "node": None}
+    plain = json.dumps({"dst": "10.0.1.11:8080", "task": "examples/tasks/audio.yaml"})
+    from_flag = fo("policy", "run", out, "--ctx", plain, "--from", "dev1", "--map",
+                   "candidates=examples/topologies/paper.yaml")
+    assert from_flag.stdout == done.stdout, from_flag.stderr
     missing = fo("policy", "run", out, "--ctx", ctx, "--map", "routes=examples/topologies/"
                  "paper.yaml")
     assert missing.returncode == 2

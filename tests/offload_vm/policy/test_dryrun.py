@@ -81,7 +81,7 @@ def test_bad_map_files(tmp_path: Path) -> None:
     assert f"{bad}:2:3: [1]: expected {{from: ADDR:PORT, to: ADDR:PORT}}" in str(err.value)
     with pytest.raises(PolicyError) as err:
         load_map_file("candidates", PAPER, CANDIDATES)
-    assert 'add "from": "dev1" to --ctx' in str(err.value)
+    assert 'pass --from dev1 or add "from": "dev1" to --ctx' in str(err.value)
     with pytest.raises(PolicyError) as err:
         load_map_file("candidates", PAPER, ADDR_MAP, "dev1")
     assert "row 0: 4+112 bytes, map 'candidates' has 24+24" in str(err.value)
