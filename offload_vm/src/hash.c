@@ -83,7 +83,7 @@ static int insert(struct fovm_map *m, const void *key, const void *value, fovm_e
     }
     fovm_copy(fovm_hkey(e), key, m->info.key_size);
     fovm_copy(fovm_hval(m, e), value, m->info.value_size);
-    e->stamp = ++m->hdr->clock;
+    e->stamp = fovm_tick(m->hdr);
     e->used = 1;
     e->next = m->buckets[b];
     m->buckets[b] = idx;
@@ -103,7 +103,7 @@ int fovm_hash_update(struct fovm_map *m, const void *key, const void *value, uin
         rc = fovm_fail(err, FOVM_E_EXIST, -1, "key exists in map %s", m->info.name);
     } else if (e) {
         fovm_copy(fovm_hval(m, e), value, m->info.value_size);
-        e->stamp = ++m->hdr->clock;
+        e->stamp = fovm_tick(m->hdr);
     } else if (flags == FOVM_EXIST) {
         rc = fovm_fail(err, FOVM_E_NOENT, -1, "no such key in map %s", m->info.name);
     } else {

@@ -42,6 +42,16 @@ static inline uint8_t *fovm_hval(const struct fovm_map *m, struct fovm_hentry *e
     return (uint8_t *)(e + 1) + m->kstride;
 }
 
+/* The next LRU use stamp (programs on many threads tick it at once). */
+static inline uint64_t fovm_tick(struct fovm_map_hdr *h)
+{
+#if FOVM_ATOMICS
+    return __atomic_add_fetch(&h->clock, 1, __ATOMIC_RELAXED);
+#else
+    return ++h->clock;
+#endif
+}
+
 /* Copy of a value under the seqlock, so another process's writes never show torn. */
 FOVM_INTERNAL int fovm_map_read(const struct fovm_map *m, const void *key, void *value);
 

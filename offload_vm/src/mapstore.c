@@ -107,7 +107,7 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
         if (!e)
             return 0;
         if (m->info.type == FOVM_MAP_LRU_HASH)
-            e->stamp = ++m->hdr->clock;
+            e->stamp = fovm_tick(m->hdr); /* a racing stamp only skews the LRU choice */
         p = fovm_hval(m, e);
     }
     fovm_run_region(run, p, m->info.value_size, !m->readonly);
