@@ -234,10 +234,14 @@ fo_set_destination(struct fo_connect_ctx *ctx, const struct fo_candidate *c)
 static_assert(sizeof(struct fo_connect_ctx) == 64, "fo_connect_ctx is 64 bytes");
 static_assert(sizeof(struct fo_candidate) == 112, "fo_candidate is 112 bytes");
 static_assert(sizeof(struct fo_addr) == 24, "fo_addr is 24 bytes");
-#else
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct fo_connect_ctx) == 64, "fo_connect_ctx is 64 bytes");
 _Static_assert(sizeof(struct fo_candidate) == 112, "fo_candidate is 112 bytes");
 _Static_assert(sizeof(struct fo_addr) == 24, "fo_addr is 24 bytes");
+#else /* C99: a negative array size stops the build when a layout is wrong */
+typedef char fo_check_ctx_size[sizeof(struct fo_connect_ctx) == 64 ? 1 : -1];
+typedef char fo_check_candidate_size[sizeof(struct fo_candidate) == 112 ? 1 : -1];
+typedef char fo_check_addr_size[sizeof(struct fo_addr) == 24 ? 1 : -1];
 #endif
 
 #endif /* FREEOFFLOAD_POLICY_H */
