@@ -58,10 +58,14 @@ class DeviceState:
         except (OSError, ValueError) as err:
             raise HookError(f"{path}: unreadable device state ({err}); move it away to "
                             "start empty") from err
-        policy = raw.get("policy")
-        return cls(directory, InstalledRecord(**policy) if policy else None,
-                   {str(k): int(v) for k, v in raw.get("seen", {}).items()},
-                   {str(k): int(v) for k, v in raw.get("map_versions", {}).items()})
+        try:
+            policy = raw.get("policy")
+            return cls(directory, InstalledRecord(**policy) if policy else None,
+                       {str(k): int(v) for k, v in raw.get("seen", {}).items()},
+                       {str(k): int(v) for k, v in raw.get("map_versions", {}).items()})
+        except (AttributeError, TypeError, ValueError) as err:
+            raise HookError(f"{path}: unreadable device state ({err}); move it away to "
+                            "start empty") from err
 
     def save(self) -> None:
         raw = {"policy": vars(self.policy) if self.policy else None, "seen": self.seen,

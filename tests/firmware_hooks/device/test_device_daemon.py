@@ -224,3 +224,15 @@ def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
                           timeout=60, env=dict(os.environ))
     assert proc.returncode == 2
     assert "none.yaml: cannot read file" in proc.stderr
+
+
+def test_a_damaged_state_file_stops_the_daemon_with_the_path(
+        tmp_path: Path, material: dict[str, Any]) -> None:
+    config = write_config(tmp_path, material["pub"])
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.json").write_text('{"policy": {"nme": "x"}}')
+    proc = subprocess.run([sys.executable, "-m", "freeoffload", "device", "--config",
+                           str(config)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'state' / 'state.json'}: unreadable device state" in proc.stderr
+    assert "move it away" in proc.stderr
