@@ -58,8 +58,9 @@ def sign_map_update(policy: str, map_name: str, version: int,
 def _field(raw: dict[str, Any], name: str, kind: type, loc: Location,
            problems: list[Problem]) -> Any:
     value = raw.get(name)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        problems.append(Problem(loc, name, f"expected {kind.__name__}, got {value!r}"))
+    if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+        wanted = "a non-negative integer" if kind is int else kind.__name__
+        problems.append(Problem(loc, name, f"expected {wanted}, got {value!r}"))
         return kind()
     return value
 

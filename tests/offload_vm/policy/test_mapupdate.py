@@ -86,3 +86,29 @@ def test_an_empty_replacing_update_clears_the_map(key: Ed25519PrivateKey) -> Non
     assert update.rows == () and update.replace
     with pytest.raises(ValueError):
         sign_map_update("redirect", "redirects", 4, [], key, replace=False)
+
+
+def _signed_raw(key: Ed25519PrivateKey, manifest: dict[str, object], payload: bytes) -> bytes:
+    import hashlib
+    import struct
+
+    from freeoffload.offload_vm.policy import key_id
+    from freeoffload.offload_vm.policy._container import canonical_json
+
+    body = canonical_json({**manifest, "sha256": hashlib.sha256(payload).hexdigest(),
+                           "key_id": key_id(key.public_key())})
+    head = struct.pack("<8sHHIII", b"FOMAPUPD", 1, 0, len(body), len(payload), 64)
+    return head + body + payload + key.sign(head + body + payload)
+
+
+def test_a_signed_but_malformed_update_is_refused(key: Ed25519PrivateKey) -> None:
+    base = {"policy": "redirect", "map": "redirects", "version": 1, "replace": True}
+    cases = [({**base, "key_size": -1, "value_size": 3, "count": 1}, b"ab", "key_size"),
+             ({**base, "key_size": 2, "value_size": 2, "count": 2}, b"abcd", "rows"),
+             ({**base, "key_size": 2, "value_size": 2, "count": 1, "version": "7"}, b"abcd",
+              "version"),
+             ({**base, "key_size": 2, "value_size": 2, "count": 1, "map": None}, b"abcd", "map")]
+    for manifest, payload, field in cases:
+        with pytest.raises(PolicyError) as err:
+            _read(_signed_raw(key, manifest, payload), key)
+        assert field in [p.field for p in err.value.problems], str(err.value)

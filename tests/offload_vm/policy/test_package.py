@@ -13,9 +13,12 @@ from freeoffload.offload_vm.policy import (
     build_package,
     check_package,
     key_id,
+    read_map_update,
     read_package,
 )
 from freeoffload.offload_vm.policy._container import canonical_json
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from freeoffload.errors import PolicyError
 
@@ -188,3 +191,21 @@ def test_missing_map_and_rejected_program_are_one_line_each(key: Ed25519PrivateK
     assert len(problems) == 1
     assert problems[0].location.file.endswith("unknown_helper.c")
     assert problems[0].location.line == 10 and problems[0].field == "verifier"
+
+
+_SIGNED = build_package(ELF, "select", 7, MAPS, Ed25519PrivateKey.generate())
+
+
+@given(start=st.integers(0, len(_SIGNED)), cut=st.integers(0, 64),
+       insert=st.binary(max_size=64))
+@settings(max_examples=500, deadline=None)
+def test_any_splice_is_a_listed_problem_never_a_crash(start: int, cut: int,
+                                                      insert: bytes) -> None:
+    data = _SIGNED[:start] + insert + _SIGNED[start + cut:]
+    _, problems = check_package(data, [], "p.fop", check_program=False)
+    assert problems  # with no trusted key even the original fails; nothing may raise
+    for kind, raw in ((b"FOMAPUPD", data[8:]), (b"FOPOLICY", data[8:])):
+        try:
+            read_map_update(kind + raw, [], "u")
+        except PolicyError:
+            pass
