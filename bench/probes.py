@@ -66,11 +66,13 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _rss_mib(pid: int) -> float:
+def _rss_mib(pid: int) -> tuple[float, float]:
+    """Resident MiB: all, and private (anonymous; the rest is shared library pages)."""
+    found = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        if line.startswith(("VmRSS:", "RssAnon:")):
+            found[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return found.get("VmRSS", 0.0), found.get("RssAnon", 0.0)
 
 
 def _bpf_run_ns(pid: int) -> tuple[int, int]:
@@ -129,7 +131,8 @@ def measure(seconds: int, interval: float) -> dict[str, float | str]:
         collector.wait()
     if old_stats:
         _set_bpf_stats(old_stats)
-    return {"mode": mode, "elapsed": elapsed, "startup": startup, "rss": rss,
+    return {"mode": mode, "elapsed": elapsed, "startup": startup, "rss": rss[0],
+            "private": rss[1],
             "cpu": (cpu1 - cpu0) / elapsed * 100, "calls": calls["collector"],
             "sar": calls["sar"], "collectl": calls["collectl"],
             "bpf_ns": bpf1[0] - bpf0[0], "bpf_runs": bpf1[1] - bpf0[1]}
@@ -160,7 +163,8 @@ def report(r: dict[str, float | str], seconds: int, interval: float) -> str:
         f"{'collectl -sCDNM':<34}{collectl:>10.0f}{collectl / el:>9.1f}"
         f"{_ratio(calls, collectl):>14}{'<= 10%':>9}",
         "",
-        f"collector CPU: {cpu:.3f}% of one core (target <= 1%), RSS {float(r['rss']):.1f} MiB",
+        f"collector CPU: {cpu:.3f}% of one core (target <= 1%), RSS {float(r['rss']):.1f} MiB "
+        f"({float(r['private']):.1f} MiB private, the rest shared libraries)",
         f"kernel side (eBPF programs): {kernel:.3f}% of one core, {r['bpf_runs']} runs, "
         f"{per_run:.0f} ns per run",
         f"bcc start-up (compile, load, attach 4 probes): {float(r['startup']):.2f} s",

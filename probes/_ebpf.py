@@ -52,6 +52,7 @@ class EbpfCollector:
         except BaseException:
             self.close()
             raise
+        _bcc.release_compiler_memory()
         self.startup_seconds = time.monotonic() - started
         self._capacity = cpu_capacity(scope)
         self._ncpu = _facts.node_cpus()

@@ -17,12 +17,12 @@ struct running {
 BPF_ARRAY(cpu_running_since_seconds, struct running, FO_MAX_CPUS);
 #ifdef FO_SCOPE_ID
 /* Whether each task (by pid) was in scope when it last ran. */
-BPF_TABLE("lru_hash", u32, u8, cpu_scope_pids, 65536);
+BPF_F_TABLE("lru_hash", u32, u8, cpu_scope_pids, 65536, BPF_F_NO_COMMON_LRU);
 #endif
 /* Run-queue latency in log2 buckets of microseconds. */
 BPF_ARRAY(cpu_runq_latency_seconds, u64, FO_BUCKETS);
 /* When each runnable task (by pid) entered the run queue. */
-BPF_TABLE("lru_hash", u32, u64, cpu_enqueued, 16384);
+BPF_F_TABLE("lru_hash", u32, u64, cpu_enqueued, 16384, BPF_F_NO_COMMON_LRU);
 
 static __always_inline void enqueue(u32 pid)
 {

@@ -19,7 +19,7 @@ struct disk_bucket {
     u32 bucket;   /* log2 of microseconds */
 };
 
-BPF_TABLE("lru_hash", struct disk_req, u64, disk_started, 8192);
+BPF_F_TABLE("lru_hash", struct disk_req, u64, disk_started, 8192, BPF_F_NO_COMMON_LRU);
 BPF_HASH(disk_requests_total, struct disk_key, u64, 1024);
 BPF_HASH(disk_bytes_total, struct disk_key, u64, 1024);
 BPF_HASH(disk_latency_seconds, struct disk_bucket, u64, 4096);

@@ -18,12 +18,12 @@ struct tcp_flow {
     u32 dir;      /* 0 sent, 1 received */
 };
 
-BPF_TABLE("lru_hash", u64, struct tcp_peer, tcp_socks, 16384);
-BPF_TABLE("lru_hash", u64, u64, tcp_connecting, 4096);
-BPF_TABLE("lru_hash", struct tcp_flow, u64, tcp_peer_bytes_total, 4096);
-BPF_TABLE("lru_hash", struct tcp_peer, struct sum_count, tcp_peer_rtt_seconds, 4096);
-BPF_TABLE("lru_hash", struct tcp_peer, struct sum_count, tcp_peer_connect_seconds, 4096);
-BPF_TABLE("lru_hash", struct tcp_peer, u64, tcp_peer_retransmits_total, 4096);
+BPF_F_TABLE("lru_hash", u64, struct tcp_peer, tcp_socks, 16384, BPF_F_NO_COMMON_LRU);
+BPF_F_TABLE("lru_hash", u64, u64, tcp_connecting, 4096, BPF_F_NO_COMMON_LRU);
+BPF_F_TABLE("lru_hash", struct tcp_flow, u64, tcp_peer_bytes_total, 4096, BPF_F_NO_COMMON_LRU);
+BPF_F_TABLE("lru_hash", struct tcp_peer, struct sum_count, tcp_peer_rtt_seconds, 4096, BPF_F_NO_COMMON_LRU);
+BPF_F_TABLE("lru_hash", struct tcp_peer, struct sum_count, tcp_peer_connect_seconds, 4096, BPF_F_NO_COMMON_LRU);
+BPF_F_TABLE("lru_hash", struct tcp_peer, u64, tcp_peer_retransmits_total, 4096, BPF_F_NO_COMMON_LRU);
 
 static __always_inline void add_bytes(struct tcp_flow *key, u64 amount)
 {
