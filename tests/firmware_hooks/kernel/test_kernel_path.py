@@ -51,6 +51,28 @@ class Server:
         self.sock.close()
 
 
+class UdpServer:
+    """A loopback UDP server that answers every datagram with its name."""
+
+    def __init__(self, name: str) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.name = name
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                _data, peer = self.sock.recvfrom(64)
+                self.sock.sendto(self.name.encode() + b"\n", peer)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @pytest.fixture
 def servers() -> Iterator[tuple[Server, Server, Server]]:
     trio = (Server("A"), Server("B"), Server("C"))
@@ -341,3 +363,21 @@ def test_a_killed_run_leaves_nothing_behind_for_long(tmp_path: Path) -> None:
     assert left.exists()
     assert run_in_cgroup(["true"], store, dict(os.environ)) == 0
     assert not left.exists()
+
+
+def test_connected_udp_sockets_take_the_same_decisions(
+        tmp_path: Path, clients: dict[str, Path], redirect_elf: bytes) -> None:
+    """CoAP-style clients connect() their UDP socket: both paths redirect that too."""
+    _kernel_ready()
+    a, b = UdpServer("UA"), UdpServer("UB")
+    try:
+        store = _store(tmp_path, redirect_elf, [(f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}")])
+        argv = ["-u", "127.0.0.1", str(a.port)]
+        kernel = _run_kernel([str(clients["static"]), *argv], store)
+        user = _run_hooked([str(clients["dynamic"]), *argv], store)
+        assert kernel == f"got=UB peer=127.0.0.1:{a.port}"
+        assert user.split()[0] == "got=UB"
+        assert _run_hooked([str(clients["static"]), *argv], store).split()[0] == "got=UA"
+    finally:
+        a.close()
+        b.close()

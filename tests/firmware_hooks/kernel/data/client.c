@@ -1,6 +1,7 @@
 /* A test client: connects over TCP to HOST PORT, reads one line the server sends, prints it
  * with what getpeername() says. Built dynamically (hooked by LD_PRELOAD) and with -static
- * (only the kernel path can redirect it). A "-6" first argument uses an IPv6 socket. */
+ * (only the kernel path can redirect it). A "-6" first argument uses an IPv6 socket, "-u"
+ * a connected UDP socket (it sends one datagram and prints the reply). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -14,11 +15,17 @@ int main(int argc, char **argv)
     struct sockaddr_storage ss, peer;
     socklen_t len, plen = sizeof peer;
     char buf[128], host[INET6_ADDRSTRLEN];
-    int v6 = argc > 1 && strcmp(argv[1], "-6") == 0;
-    int fd, n;
+    int udp = argc > 1 && strcmp(argv[1], "-u") == 0;
+    int v6, fd, n;
+
+    if (udp) {
+        argv++;
+        argc--;
+    }
+    v6 = argc > 1 && strcmp(argv[1], "-6") == 0;
 
     if (argc < 3 + v6) {
-        fprintf(stderr, "usage: client [-6] HOST PORT\n");
+        fprintf(stderr, "usage: client [-u] [-6] HOST PORT\n");
         return 2;
     }
     memset(&ss, 0, sizeof ss);
@@ -37,9 +44,13 @@ int main(int argc, char **argv)
             return 2;
         len = sizeof *a;
     }
-    fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    fd = socket(ss.ss_family, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) != 0) {
         perror("connect");
+        return 1;
+    }
+    if (udp && send(fd, "hi", 2, 0) != 2) {
+        perror("send");
         return 1;
     }
     n = (int)read(fd, buf, sizeof buf - 1);
