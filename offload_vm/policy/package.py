@@ -55,7 +55,7 @@ def _program_problems(manifest: Manifest, elf: bytes, source: str) -> list[Probl
     except VMError as err:
         if err.pc is None:
             return [Problem(Location(source), "object", f"the VM cannot load it: {err}")]
-        return [rejection_problem(err, elf, source)]  # type: ignore[arg-type]
+        return [rejection_problem(err, elf, source)]
     loc = Location(source)
     actual = {m.name: m for m in map_schemas(vm)}
     problems = []

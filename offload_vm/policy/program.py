@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from freeoffload.errors import Location, PolicyError, Problem, ProgramRejectedError
+from freeoffload.errors import Location, PolicyError, Problem, ProgramRejectedError, VMError
 
 from .manifest import MapSchema
 
@@ -96,7 +96,7 @@ def map_schemas(vm: Any) -> tuple[MapSchema, ...]:
     return tuple(sorted((_schema(n, m) for n, m in vm.maps.items()), key=lambda s: s.name))
 
 
-def rejection_problem(err: ProgramRejectedError, elf: bytes, source: str) -> Problem:
+def rejection_problem(err: VMError, elf: bytes, source: str) -> Problem:
     """One line naming the C source line of the rejected instruction when debug info has it."""
     where = pc_lines(elf).get(err.pc) if err.pc is not None else None
     if where is not None:
