@@ -58,7 +58,8 @@ def sign_map_update(policy: str, map_name: str, version: int,
 def _field(raw: dict[str, Any], name: str, kind: type, loc: Location,
            problems: list[Problem]) -> Any:
     value: Any = raw.get(name)
-    if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 0)):
+    negative = kind is int and isinstance(value, int) and (isinstance(value, bool) or value < 0)
+    if not isinstance(value, kind) or negative:
         wanted = "a non-negative integer" if kind is int else kind.__name__
         problems.append(Problem(loc, name, f"expected {wanted}, got {value!r}"))
         return kind()
