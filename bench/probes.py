@@ -8,6 +8,13 @@ For ``--seconds`` (60) at ``--interval`` (1 s), side by side:
 Targets: at most 10% of collectl's and 3% of sar's syscalls, at most 1% of one core.
 
 Run as root: ``.venv/bin/python bench/probes.py [--seconds 60] [--interval 1]``.
+
+Latest (2026-11-22, x86_64 Xeon VM, 2 cores, kernel 6.18.44, shared with other builds):
+    freeoffload probes (steady)   1300 syscalls  19.8/s
+    sar -A                       85305          1.52% of it   (target <= 3%)
+    collectl -sCDNM              25669          5.06% of it   (target <= 10%)
+    collector CPU 0.167% of one core, RSS 116 MiB (30 MiB private); eBPF programs 307 ns per
+    run (2.4% of a core at the 77,000 events/s of that busy machine); bcc start-up 4.5 s.
 """
 
 from __future__ import annotations
