@@ -12,6 +12,8 @@ Figures, each beside its baseline from the same run:
   vs the reference path that checks every candidate in Python (``explain=True``).
   Target: <= 1 ms at 10,000 nodes.
 - select (cold): the first query from a requester after the map changed (routing, index build).
+- update+select: replace one node's record (``put_node``, new load) and select again, vs the
+  same after ``invalidate()`` (everything rebuilt).
 
 Times are this process's CPU time (``time.process_time``), so other load on a shared machine does
 not count; the load average is printed with the machine.
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -137,6 +140,33 @@ def bench_select(crmap: CRMap, queries: int, seed: int = 11) -> tuple[float, flo
     return warm, ref, cold
 
 
+def bench_update(crmap: CRMap, rounds: int, seed: int = 13) -> tuple[float, float]:
+    """Mean (replace one record + select) with the caches patched, and with them rebuilt."""
+    rnd = random.Random(seed)
+    task = load_task(ROOT / "examples" / "tasks" / "web_request.yaml")
+    source = sorted(crmap.nodes)[-1]
+    names = sorted(n for n, node in crmap.nodes.items() if node.role == "edge")
+
+    def one(rebuild: bool) -> None:
+        node = crmap.nodes[rnd.choice(names)]
+        load = rnd.choice((5.0, 50.0, 95.0))
+        crmap.put_node(replace(node, resource=replace(node.resource, cpu_percent=load)))
+        if rebuild:
+            crmap.invalidate()
+        select_target(crmap, task, source)
+
+    one(False)
+    start = time.process_time()
+    for _ in range(rounds):
+        one(False)
+    patched = (time.process_time() - start) / rounds
+    slow = max(2, rounds // 50)
+    start = time.process_time()
+    for _ in range(slow):
+        one(True)
+    return patched, (time.process_time() - start) / slow
+
+
 def _machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -187,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((nodes, "select (warm)", _ms(warm), f"{_ms(ref)} (reference scan)",
                          f"{warm / ref:.3f}x", _target(big, warm, 1e-3)))
             rows.append((nodes, "select (cold)", _ms(cold), "", "", ""))
+            patched, rebuilt = bench_update(crmap, args.queries)
+            rows.append((nodes, "update+select", _ms(patched), f"{_ms(rebuilt)} (rebuilt)",
+                         f"{patched / rebuilt:.3f}x", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())

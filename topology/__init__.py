@@ -1,12 +1,18 @@
 """The computing-resource topology graph (CR-map) and the offload target selection.
 
-Load and validate CR-map and task files (every problem as ``file:line:col: field: problem;
-hint``), merge node reports into group maps and group maps into the cloud map, compute path
-latencies, and choose the node a task goes to (:func:`select_target`).
-
-Files use the paper's field names; the models here are frozen dataclasses with snake_case fields.
-A :class:`CRMap` caches its routing graph and selection indexes per version: change it through
-its methods (``put_node``, ``put_edge``, ``remove_node``) or call ``invalidate()``.
+- Files: :func:`load_topology` / :func:`load_task` (and ``*_text``) validate and report every
+  problem as ``file:line:col: field: problem; hint`` (``TopologyError`` / ``TaskError``);
+  :func:`dump_topology` / :func:`dump_topology_json` write maps back with the paper's field names.
+  A map written as JSON (valid YAML too) loads through the json module, much faster for large maps.
+- Models: frozen dataclasses with snake_case fields (:class:`Node`, :class:`Edge`,
+  :class:`Task`, ...); a :class:`CRMap` caches its routing graph and selection indexes per
+  version: change it through its methods (``put_node``, ``put_edge``, ``remove_node``) or call
+  ``invalidate()`` after editing ``nodes``/``edges`` directly.
+- Routing: :func:`path_latency` / :func:`distances_from` / :func:`shortest_path` (lowest total
+  ``Latency``; networkx stays inside).
+- Selection: :func:`select_target` (rules and levels in :mod:`.select`), :func:`why_not`.
+- Merging: :func:`merge_report` (node report -> group map), :func:`merge_map` (group map -> cloud
+  map), :func:`expire`; newer records win, silent nodes go offline.
 """
 
 from .dump import dump_task, dump_topology, dump_topology_json, task_to_dict, topology_to_dict

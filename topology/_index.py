@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .graph import distances_from
-from .model import CRMap, Selection, Task
+from .model import CRMap, Node, Selection, Task
 
 __all__ = ["select", "task_types"]
 
@@ -29,6 +29,7 @@ MAX_REQUESTERS: Final = 4096
 @dataclass(frozen=True)
 class _Arrays:
     names: list[str]          # sorted: position is also the name's rank
+    position: dict[str, int]
     online: _Bools
     is_edge: _Bools
     is_cloud: _Bools
@@ -60,6 +61,7 @@ def _build(crmap: CRMap) -> _Arrays:
 
     return _Arrays(
         names=names,
+        position={name: i for i, name in enumerate(names)},
         online=np.array([n.online for n in nodes], dtype=np.bool_),
         is_edge=np.array([n.role == "edge" for n in nodes], dtype=np.bool_),
         is_cloud=np.array([n.role == "cloud" for n in nodes], dtype=np.bool_),
@@ -74,10 +76,35 @@ def _build(crmap: CRMap) -> _Arrays:
     )
 
 
+def _patch(arrays: _Arrays, node: Node) -> None:
+    """Write one replaced node's values into the arrays (same floats as ``_build``)."""
+    at = arrays.position[node.name]
+    arrays.online[at] = node.online
+    arrays.is_edge[at] = node.role == "edge"
+    arrays.is_cloud[at] = node.role == "cloud"
+    arrays.secure[at] = node.security
+    if node.group and node.group not in arrays.group_codes:
+        arrays.group_codes[node.group] = len(arrays.group_codes)
+    arrays.group[at] = arrays.group_codes.get(node.group, -1)
+    arrays.free_cpu[at] = node.free_cpu_cores
+    arrays.free_memory[at] = node.free_memory_mib
+    arrays.free_storage[at] = node.free_storage_mib
+    arrays.neg_headroom[at] = -node.headroom
+    for task_type in node.capability:
+        if task_type not in arrays.power:
+            arrays.power[task_type] = np.full(len(arrays.names), math.inf)
+    for task_type, power in arrays.power.items():
+        value = node.effective_ms(task_type)
+        power[at] = math.inf if value is None else value
+
+
 def _arrays(crmap: CRMap) -> _Arrays:
     found: _Arrays | None = crmap.cache("index")
+    changed = crmap.take_changed()
     if found is None:
-        found = crmap.store("index", _build(crmap))
+        return crmap.store("index", _build(crmap))  # type: ignore[no-any-return]
+    for name in changed:
+        _patch(found, crmap.nodes[name])
     return found
 
 
@@ -97,7 +124,7 @@ def _latencies(crmap: CRMap, arrays: _Arrays, source: str) -> _Floats:
 
 def task_types(crmap: CRMap) -> frozenset[str]:
     """Every task Type some node of the map has a Capability for."""
-    return frozenset(_arrays(crmap).power)
+    return frozenset(t for t, power in _arrays(crmap).power.items() if np.isfinite(power).any())
 
 
 def _best(candidates: _Ints, keys: list[_Floats]) -> int:

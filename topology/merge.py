@@ -71,9 +71,7 @@ def expire(crmap: CRMap, now: float, *, interval: float = DEFAULT_INTERVAL_S,
     gone = [name for name, node in crmap.nodes.items()
             if node.online and node.updated is not None and node.updated < limit]
     for name in gone:
-        crmap.nodes[name] = replace(crmap.nodes[name], online=False)
-    if gone:
-        crmap.invalidate()
+        crmap.put_node(replace(crmap.nodes[name], online=False))
     return sorted(gone)
 
 
@@ -87,10 +85,10 @@ def merge_report(group_map: CRMap, report: NodeReport, now: float, *,
     node = replace(report.node, updated=report.time, online=True)
     applied = _newer(node, group_map.nodes.get(node.name))
     if applied:
-        group_map.nodes[node.name] = node
+        group_map.put_node(node)
         own = [e for e in report.links if node.name in (e.start_node, e.end_node)]
-        _put_edges(group_map, own)
-        group_map.invalidate()
+        if _put_edges(group_map, own):
+            group_map.invalidate()
     expire(group_map, now, interval=interval, missed=missed)
     return applied
 
@@ -105,11 +103,10 @@ def merge_map(cloud_map: CRMap, group_map: CRMap, now: float, *,
     won = [name for name, node in group_map.nodes.items()
            if _newer(node, cloud_map.nodes.get(name))]
     for name in won:
-        cloud_map.nodes[name] = group_map.nodes[name]
+        cloud_map.put_node(group_map.nodes[name])
     chosen = set(won)
-    _put_edges(cloud_map, (e for e in group_map.edges
-                           if e.start_node in chosen or e.end_node in chosen))
-    if won:
+    if _put_edges(cloud_map, (e for e in group_map.edges
+                              if e.start_node in chosen or e.end_node in chosen)):
         cloud_map.invalidate()
     expire(cloud_map, now, interval=interval, missed=missed)
     return sorted(won)

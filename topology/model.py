@@ -225,6 +225,9 @@ class CRMap:
     source: str = ""
     _version: int = field(default=0, init=False, repr=False)
     _caches: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    # Nodes whose record was replaced through put_node since the caches were built: routing
+    # (which depends only on the node set and the links) stays; the selection index patches them.
+    _changed: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CRMap):
@@ -243,12 +246,14 @@ class CRMap:
         """Forget every cached derivation; call after editing ``nodes`` or ``edges`` directly."""
         self._version += 1
         self._caches.clear()
+        self._changed.clear()
 
     def cache(self, key: str) -> Any:
         """A derived value cached for the current contents, or None (for this package)."""
         stamp = (self._version, len(self.nodes), len(self.edges))
         if self._caches.get("__stamp__") != stamp:
             self._caches.clear()
+            self._changed.clear()
             self._caches["__stamp__"] = stamp
         return self._caches.get(key)
 
@@ -258,9 +263,22 @@ class CRMap:
         return value
 
     def put_node(self, node: Node) -> None:
-        """Add or replace a node."""
+        """Add or replace a node.
+
+        Replacing a known node's record keeps the cached routing (links did not change) and
+        lets the selection index update that one node; adding a node rebuilds everything.
+        """
+        known = node.name in self.nodes
         self.nodes[node.name] = node
-        self.invalidate()
+        if known:
+            self._changed.add(node.name)
+        else:
+            self.invalidate()
+
+    def take_changed(self) -> set[str]:
+        """The nodes replaced since the last call (for this package's caches)."""
+        changed, self._changed = self._changed, set()
+        return changed
 
     def remove_node(self, name: str) -> None:
         """Remove a node and every edge touching it."""

@@ -17,7 +17,9 @@ from freeoffload.topology import (
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from topo_strategies import crmaps, tasks
+from topo_strategies import crmaps, nodes, tasks
+
+from freeoffload.errors import TaskError
 
 
 def _capable(crm: CRMap, job: Task, source: str) -> list[Node]:
@@ -102,3 +104,26 @@ def test_the_answer_does_not_depend_on_file_order(crm: CRMap, job: Task, data: s
     again = select_target(shuffled, job, source)
     assert (again.node, again.level, again.latency_ms) == (
         chosen.node, chosen.level, chosen.latency_ms)
+
+
+def _answer(crm: CRMap, job: Task, source: str) -> tuple[object, ...]:
+    try:
+        got = select_target(crm, job, source)
+    except TaskError:
+        return ("TaskError",)
+    return (got.node, got.rule, got.level, got.latency_ms)
+
+
+@settings(max_examples=80, deadline=None)
+@given(crmaps(), tasks, st.data())
+def test_replacing_records_in_place_answers_like_a_fresh_map(crm: CRMap, job: Task,
+                                                            data: st.DataObject) -> None:
+    names = sorted(crm.nodes)
+    source = data.draw(st.sampled_from(names))
+    _answer(crm, job, source)  # build the caches, then change records under them
+    for _ in range(data.draw(st.integers(1, 4))):
+        name = data.draw(st.sampled_from(names))
+        role = data.draw(st.sampled_from(("edge", "cloud", "device")))
+        crm.put_node(data.draw(nodes(name, role)))
+        fresh = CRMap(dict(crm.nodes), list(crm.edges))
+        assert _answer(crm, job, source) == _answer(fresh, job, source)
