@@ -23,7 +23,7 @@ def _make(build: Path, target: str, *extra: str) -> subprocess.CompletedProcess[
     need(shutil.which("clang") is not None, "clang compiles the policy")
     need(_vm_core_present(), "the VM core offload_vm/src/*.c")
     proc = subprocess.run(
-        ["make", "-s", "-C", str(EXAMPLE), f"BUILD={build}", target, *extra],
+        ["make", "-s", "-j2", "-C", str(EXAMPLE), f"BUILD={build}", target, *extra],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -37,10 +37,22 @@ def _run(binary: Path, *args: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def host_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def base_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = tmp_path_factory.mktemp("fw")
     _make(build, "host")
-    return build / "host" / "firmware"
+    return build
+
+
+@pytest.fixture
+def host_build(base_build: Path) -> Path:
+    return base_build / "host" / "firmware"
+
+
+def _variant(base: Path, tmp_path: Path) -> Path:
+    """A copy of the base build: make rebuilds only what a changed setting touches."""
+    build = tmp_path / "build"
+    shutil.copytree(base, build)
+    return build
 
 
 def test_policy_drops_clamps_and_redirects_at_the_macro_hook_point(host_build: Path) -> None:
@@ -70,17 +82,19 @@ def test_without_policy_the_firmware_behaves_as_unhooked(host_build: Path) -> No
     assert "sent link0=5 link1=0" in out
 
 
-def test_only_listed_functions_become_hook_points(tmp_path: Path) -> None:
-    _make(tmp_path, "host", "HOOK_FUNCTIONS=radio_tx")
-    out = _run(tmp_path / "host" / "firmware")
+def test_only_listed_functions_become_hook_points(base_build: Path, tmp_path: Path) -> None:
+    build = _variant(base_build, tmp_path)
+    _make(build, "host", "HOOK_FUNCTIONS=radio_tx")
+    out = _run(build / "host" / "firmware")
     assert out[0] == "policy: installed (1 instrumented functions)"
     assert "calls sample_sensor=0" in out
     assert "calls radio_tx=4" in out
 
 
-def test_a_faulting_policy_fails_open(tmp_path: Path) -> None:
-    _make(tmp_path, "host", f"POLICY_SRC={DATA / 'faulting_policy.c'}")
-    out = _run(tmp_path / "host" / "firmware")
+def test_a_faulting_policy_fails_open(base_build: Path, tmp_path: Path) -> None:
+    build = _variant(base_build, tmp_path)
+    _make(build, "host", f"POLICY_SRC={DATA / 'faulting_policy.c'}")
+    out = _run(build / "host" / "firmware")
     lines = [line for line in out if line.startswith(("tx ", "drop ", "sent "))]
     assert lines == [f"tx link=0 sensor={s} value={150 * s + 20}" for s in range(5)] + [
         "sent link0=5 link1=0"
