@@ -216,8 +216,9 @@ class Selection:
 class CRMap:
     """The computing-resource topology graph: nodes by name and undirected edges.
 
-    Derived data (the routing graph, shortest-path latencies, selection indexes) is cached and
-    dropped whenever the map changes through its methods or :meth:`invalidate`.
+    Derived data (the routing graph, shortest-path latencies, selection indexes) is cached; the
+    methods keep it current (a replaced record is patched in, other changes drop it) and
+    :meth:`invalidate` drops it after direct edits of ``nodes`` or ``edges``.
     """
 
     nodes: dict[str, Node] = field(default_factory=dict)
@@ -239,7 +240,8 @@ class CRMap:
 
     @property
     def version(self) -> int:
-        """Changes whenever the map does (through its methods or :meth:`invalidate`)."""
+        """Changes when the node set or the links change (or on :meth:`invalidate`); replacing a
+        known node's record with :meth:`put_node` keeps it."""
         return self._version
 
     def invalidate(self) -> None:
