@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,6 +37,20 @@ def test_check_loads_and_attaches_everything(bpf: None) -> None:
         assert any(line.startswith(f"{name}: ok, compiled in") and "(batch)" in line
                    for line in lines), out.stdout
     assert lines[-1] == "mode: ebpf"
+
+
+@pytest.mark.root
+@pytest.mark.bpf
+def test_check_with_a_scope_and_a_scope_that_does_not_exist(bpf: None, cgroup: Path) -> None:
+    out = subprocess.run([*PROBES, "check", "--scope", str(cgroup)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1] == "mode: ebpf"
+    out = subprocess.run([*PROBES, "check", "--scope", "/no-such-cgroup"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 1
+    assert out.stderr.strip().startswith("freeoffload: scope /no-such-cgroup: no cgroup v2 "
+                                         "directory at ")
 
 
 @pytest.mark.root
