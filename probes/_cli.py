@@ -42,7 +42,7 @@ def _list(args: argparse.Namespace) -> int:
             else set()
         for tp in spec.tracepoints + spec.optional:
             kind = "optional " if tp in spec.optional else ""
-            state = "unknown (no tracefs)" if base is None else \
+            state = "unknown (tracefs absent or not readable)" if base is None else \
                 "missing" if tp in missing else "present"
             print(f"  {kind}tracepoint {tp}: {state}")
         for m in spec.metrics:

@@ -57,10 +57,24 @@ def _mount_tracefs(target: Path) -> bool:
     return int(libc.mount(b"tracefs", str(target).encode(), b"tracefs", 0, None)) == 0
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # not readable by this user
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def tracefs(mount: bool = True) -> Path | None:
     """The tracefs directory (``.../events`` inside), mounting it when allowed and needed."""
     for path in _TRACEFS_CANDIDATES:
-        if (path / "events").is_dir():
+        if _is_dir(path / "events"):
             return path
     if mount and os.geteuid() == 0 and _mount_tracefs(_TRACEFS_CANDIDATES[0]):
         return _TRACEFS_CANDIDATES[0]
@@ -69,14 +83,14 @@ def tracefs(mount: bool = True) -> Path | None:
 
 def missing_tracepoints(names: tuple[str, ...] | list[str], base: Path) -> list[str]:
     """The ``category:event`` names that have no directory under ``base/events``."""
-    return [n for n in names if not (base / "events" / n.replace(":", "/") / "format").exists()]
+    return [n for n in names if not _exists(base / "events" / n.replace(":", "/") / "format")]
 
 
 def has_kprobes(base: Path | None) -> bool:
     """Whether the kernel has kprobes (a PMU or tracefs' kprobe_events)."""
-    if Path("/sys/bus/event_source/devices/kprobe").exists():
+    if _exists(Path("/sys/bus/event_source/devices/kprobe")):
         return True
-    return base is not None and (base / "kprobe_events").exists()
+    return base is not None and _exists(base / "kprobe_events")
 
 
 def possible_cpus() -> int:
@@ -97,7 +111,7 @@ def ebpf_off_reason() -> str | None:
         return "not root: eBPF needs root or CAP_BPF+CAP_PERFMON"
     if importlib.util.find_spec("bcc") is None:
         return "no bcc: install Debian's python3-bpfcc (PyPI's 'bcc' is another package)"
-    if not (headers_dir() / "include").is_dir():
+    if not _is_dir(headers_dir() / "include"):
         return f"no kernel headers at {headers_dir()}: install linux-headers-{os.uname().release}"
     if tracefs() is None:
         return "no tracefs: mount -t tracefs tracefs /sys/kernel/tracing"

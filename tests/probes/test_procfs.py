@@ -62,3 +62,14 @@ def test_a_user_without_root_is_refused_ebpf_mode_with_the_reason(root: None) ->
     assert out.returncode == 1
     assert out.stderr.strip() == ("freeoffload: eBPF is off: not root: eBPF needs root or "
                                   "CAP_BPF+CAP_PERFMON")
+
+
+@pytest.mark.root
+def test_a_user_without_root_can_list_the_probes(root: None) -> None:
+    out = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+         "-m", "freeoffload.probes", "list"], capture_output=True, text=True, timeout=120,
+        cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("cpu: busy time per CPU")
+    assert "tcp_peer_rtt_seconds gauge [seconds] {addr}" in out.stdout
