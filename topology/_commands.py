@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from freeoffload.errors import ConfigError, Location, Problem, TopologyError
-from freeoffload.yamlfile import load_yaml, location_of
+from freeoffload.yamlfile import load_yaml, load_yaml_text, location_of
 
 from ._check import describe
 from .dump import dump_topology, dump_topology_json
-from .loader import kind_of, load_task, load_topology, parse_task, parse_topology
+from .loader import from_json, kind_of, load_task, load_topology, parse_task, parse_topology
 from .model import CRMap, Selection, Task
 from .select import check_task, select_target
 from .table import links_table, nodes_table
@@ -19,16 +20,31 @@ from .table import links_table, nodes_table
 __all__ = ["select", "show", "validate"]
 
 
+def _parse_any(data: Any, path: str) -> CRMap | Task:
+    if kind_of(data) is TopologyError:
+        return parse_topology(data, path)
+    return parse_task(data, path)
+
+
 def _load_any(path: str) -> CRMap | Task:
-    data = load_yaml(path, ConfigError)
+    try:
+        text = Path(path).read_bytes()
+    except OSError:
+        load_yaml(path, ConfigError)  # raises, saying why the file cannot be read
+        raise
+    fast = from_json(text)
+    if isinstance(fast, dict):
+        try:
+            return _parse_any(fast, path)
+        except ConfigError:
+            pass  # parse again with locations, to say where
+    data = load_yaml_text(text, path, ConfigError)
     if not isinstance(data, dict):
         raise ConfigError([Problem(location_of(data, Location(path, 1, 1)), "(file)",
                                    f"expected a CR-map or a task, got {describe(data)}",
                                    "a CR-map is a mapping with 'nodes:'; a task one with "
                                    "'Name:', 'Type:' and 'Demand:'")])
-    if kind_of(data) is TopologyError:
-        return parse_topology(data, path)
-    return parse_task(data, path)
+    return _parse_any(data, path)
 
 
 def validate(files: list[str]) -> int:

@@ -30,8 +30,8 @@ from .model import (
     Task,
 )
 
-__all__ = ["load_task", "load_task_text", "load_topology", "load_topology_text",
-           "parse_task", "parse_topology"]
+__all__ = ["from_json", "kind_of", "load_task", "load_task_text", "load_topology",
+           "load_topology_text", "parse_task", "parse_topology"]
 
 _NO_POWER = ComputingPower(CPU(0.0, 0.0), 0.0, 0.0)
 _NODE_OPTIONAL = ("Group", "Address", "ComputingPower", "Security", "Resource", "Capability",
@@ -243,7 +243,7 @@ def _json_object(pairs: list[tuple[str, Any]]) -> LocMap:
     return found
 
 
-def _from_json(text: str | bytes) -> Any | None:
+def from_json(text: str | bytes) -> Any | None:
     """Parse JSON-form YAML (machine-written maps) quickly, without locations; else None."""
     head = text[:64].lstrip()
     if head[:1] not in ("{", b"{"):
@@ -266,7 +266,7 @@ def load_topology_text(text: str | bytes, source: str) -> CRMap:
     A map written as JSON (which is YAML too, and what machines exchange) is read with the
     json module first; only when it has a problem is it parsed again for line and column.
     """
-    fast = _from_json(text)
+    fast = from_json(text)
     if fast is not None:
         try:
             return parse_topology(fast, source)
