@@ -7,10 +7,11 @@ becomes its ``Capability`` for that Type, and the rest of the round trip (the li
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
-from freeoffload.topology import Edge
+from freeoffload.topology import Edge, Node
 
 from freeoffload.errors import AgentError
 
@@ -46,30 +47,36 @@ async def probe_node(agent: Agent, name: str, address: str, group: str) -> dict[
     return out
 
 
-async def probe_group(agent: Agent) -> int:
-    """Probe this agent itself and every online node of its group; how many answered."""
+async def probe_group(agent: Agent, parallel: int = 16) -> int:
+    """Probe this agent itself and every online node of its group (the cloud: every center),
+    ``parallel`` at a time; how many answered."""
     cfg = agent.cfg
     for kind in TASK_TYPES:
         agent.store.record_probe(cfg.node, kind, await run_task(kind, cfg.task_kib), None)
-    answered = 1
     centers = set(agent.store.centers.values())
+    targets = []
     for name, entry in list(agent.store.entries.items()):
         node = entry.node
         ours = node.group == cfg.group if cfg.role != "cloud" else name in centers
-        if name == cfg.node or not ours or not node.online or not node.address:
-            continue
-        if node.role not in ("edge", "cloud"):
-            continue
-        try:
-            found = await probe_node(agent, name, node.address, node.group)
-        except AgentError as err:
-            event(log, "probe.failed", logging.WARNING, node=name, error=str(err))
-            continue
-        old = agent.store.links.get(Edge(cfg.node, name, 0, 0).pair)
+        if name != cfg.node and ours and node.online and node.address \
+                and node.role in ("edge", "cloud"):
+            targets.append(node)
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(node: Node) -> bool:
+        async with gate:
+            try:
+                found = await probe_node(agent, node.name, node.address, node.group)
+            except AgentError as err:
+                event(log, "probe.failed", logging.WARNING, node=node.name, error=str(err))
+                return False
+        old = agent.store.links.get(Edge(cfg.node, node.name, 0, 0).pair)
         bandwidth = old.bandwidth_mbit if old else DEFAULT_BANDWIDTH_MBIT
         for kind in TASK_TYPES:
-            link = Edge(cfg.node, name, bandwidth, round(found["link"], 3)) \
+            link = Edge(cfg.node, node.name, bandwidth, round(found["link"], 3)) \
                 if kind == TASK_TYPES[-1] else None
-            agent.store.record_probe(name, kind, round(found[kind], 3), link)
-        answered += 1
-    return answered
+            agent.store.record_probe(node.name, kind, round(found[kind], 3), link)
+        return True
+
+    answered = await asyncio.gather(*(one(n) for n in targets))
+    return 1 + sum(answered)

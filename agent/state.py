@@ -19,6 +19,7 @@ from typing import Any
 
 from freeoffload.topology import CRMap, Edge, Node
 
+from ._delta import DeltaCache
 from ._wire import ReportError, parse_report, parse_summary
 
 __all__ = ["ReportError", "Store", "Sweep"]
@@ -48,6 +49,7 @@ class Store:
         self.entries: dict[str, _Entry] = {}
         self.links: dict[tuple[str, str], Edge] = {}
         self.measured: dict[str, dict[str, float]] = {}  # prober: name -> Type -> ms
+        self.delta = DeltaCache()
         self.centers: dict[str, str] = {}  # group -> its center's node name (the cloud's view)
         self.version = 0
         self._snap: CRMap | None = None
@@ -62,7 +64,12 @@ class Store:
         ``group`` is the authenticated sender's group: a report for a node of another group is
         refused. Raises ReportError (nothing changed) for anything invalid.
         """
-        node, links = parse_report(body, source)
+        fast = self.delta.parse(body)
+        if fast is not None:
+            node, links = fast
+        else:
+            node, links = parse_report(body, source)
+            self.delta.remember(body, node)
         if group is not None and node.group and node.group != group:
             raise ReportError(403, f"report for node {node.name!r} of group {node.group!r} "
                                    f"sent with the token of group {group!r}")

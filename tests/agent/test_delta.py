@@ -1,0 +1,73 @@
+"""The ingest fast path accepts only what the full validation accepts, and builds the same."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from freeoffload.agent._delta import DeltaCache
+from freeoffload.agent._wire import ReportError, parse_report
+
+BASE: dict[str, Any] = {
+    "Node": {"Name": "e1", "Role": "edge", "Group": "g", "Address": "10.0.0.1:7070",
+             "ComputingPower": {"CPU": {"cores": 2, "MHz": 2000}, "Memory": 4096,
+                                "Storage": 32},
+             "Security": True,
+             "Resource": {"cpu_percent": 20.5, "memory_used": 100, "storage_used": 1,
+                          "running_tasks": 3},
+             "Capability": {"cpu": 10.0, "io": 12.5}, "Online": True, "Updated": 1000.0},
+    "Links": [{"StartNode": "e1", "EndNode": "c", "BandWidth": 100, "Latency": 0.5}]}
+
+
+def variant(path: tuple[str, ...], value: Any) -> bytes:
+    doc = copy.deepcopy(BASE)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return json.dumps(doc).encode()
+
+
+VARIANTS = [
+    (("Node", "Resource", "cpu_percent"), 99.0), (("Node", "Resource", "cpu_percent"), 100.5),
+    (("Node", "Resource", "cpu_percent"), -1), (("Node", "Resource", "cpu_percent"), True),
+    (("Node", "Resource", "memory_used"), 5000), (("Node", "Resource", "running_tasks"), 2.5),
+    (("Node", "Resource", "extra"), 1), (("Node", "Capability", "gpu"), 1.0),
+    (("Node", "Capability", "cpu"), 0), (("Node", "Capability"), KeyError),
+    (("Node", "Online"), "yes"), (("Node", "Online"), False), (("Node", "Updated"), "now"),
+    (("Node", "Updated"), 2000.5), (("Links",), [{"StartNode": "x", "EndNode": "y",
+                                                  "BandWidth": 1, "Latency": 1}]),
+    (("Links",), [{"StartNode": "e1", "EndNode": "e1", "BandWidth": 1, "Latency": 1}]),
+    (("Links",), []), (("Node", "Security"), False), (("Node", "Memory"), 1),
+    (("Node", "ComputingPower", "Memory"), 50), (("Extra",), 1),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), VARIANTS)
+def test_fast_path_agrees_with_the_full_validation(path: tuple[str, ...], value: Any) -> None:
+    cache = DeltaCache()
+    first = json.dumps(BASE).encode()
+    cache.remember(first, parse_report(first, "r")[0])
+    body = variant(path, value)
+    fast = cache.parse(body)
+    try:
+        full = parse_report(body, "r")
+    except ReportError:
+        assert fast is None, f"fast path accepted what the loader refuses: {path}={value!r}"
+        return
+    if fast is not None:
+        assert fast == full
+
+
+def test_unchanged_static_part_takes_the_fast_path() -> None:
+    cache = DeltaCache()
+    first = json.dumps(BASE).encode()
+    cache.remember(first, parse_report(first, "r")[0])
+    fast = cache.parse(variant(("Node", "Resource", "cpu_percent"), 77.0))
+    assert fast is not None and fast[0].resource.cpu_percent == 77.0
+    assert cache.parse(variant(("Node", "Security"), False)) is None
