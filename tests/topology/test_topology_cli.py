@@ -145,3 +145,17 @@ def test_the_installed_command_runs_topology() -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip().endswith("no cloud node; add a node with 'Role: cloud': "
                                        "it answers what no group can")
+
+
+def test_validate_json_form_maps(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "show", str(PAPER), "--format", "json")
+    good = tmp_path / "paper.json"
+    good.write_text(out)
+    bad = tmp_path / "bad.json"
+    bad.write_text(out.replace('"Latency": 2.5', '"Latency": "fast"', 1))
+    code, out, err = run(capsys, "validate", str(good), str(bad))
+    assert code == 2
+    assert f"{good}: ok: CR-map, 7 nodes, 8 edges" in out
+    line = next(i for i, text in enumerate(bad.read_text().splitlines(), 1) if '"fast"' in text)
+    assert err.startswith(f"{bad}:{line}:")
+    assert "edges[0].Latency: expected a number, got 'fast'" in err
