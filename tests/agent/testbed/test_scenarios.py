@@ -6,6 +6,8 @@ import csv
 import dataclasses
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +86,16 @@ def test_fig9_reduced(testbed: tuple[Plan, Cgroups], tmp_path: Path) -> None:
         assert set(by[("freeoffload", n)].served) <= secure_edges
     largest = max(SIZES["reduced"])
     assert by[("freeoffload", largest)].mean_ms < by[("local", largest)].mean_ms
+
+
+def test_bench_smoke(testbed: tuple[Plan, Cgroups], tmp_path: Path) -> None:
+    bench = Path(__file__).resolve().parents[3] / "bench" / "testbed.py"
+    result = subprocess.run([sys.executable, str(bench), "--size", "tiny", "--out",
+                             str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "FreeOffload/Local" in result.stdout and "FreeOffload/Greedy" in result.stdout
+    assert "machine:" in result.stdout
+    assert bed.status().is_up  # it used the testbed that was up and left it up
 
 
 def test_greedy_draws_only_capable_nodes(testbed: tuple[Plan, Cgroups]) -> None:

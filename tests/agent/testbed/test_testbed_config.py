@@ -44,3 +44,17 @@ def test_bad_files_name_line_and_field(path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_plan(path)
     assert expected in str(info.value).replace(str(path.parent) + "/", "")
+
+
+def test_cli_help_lists_the_actions() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "freeoffload", "testbed", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    for action in ("up", "down", "status", "run"):
+        assert action in result.stdout
+    run = subprocess.run([sys.executable, "-m", "freeoffload", "testbed", "run", "fig8"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "invalid choice: 'fig8'" in run.stderr
