@@ -75,21 +75,31 @@ class Device:
 
     # ---- start-up -------------------------------------------------------------------------
     def _restore(self) -> str:
-        """Puts the recorded policy back into the store if the store lost it."""
+        """Checks the recorded policy against today's trusted keys (a key taken out of the
+        configuration revokes what it signed) and puts it back if the store lost it."""
         record, data = self.state.policy, self.state.package_bytes()
         if record is None:
             return "nothing installed"
-        current = self.store.current()
-        if current is not None and current.sha256 == record.sha256:
-            return f"policy {record.name} v{record.version} still installed"
         if data is None:
             return f"policy {record.name}: its package is missing from {self.state.directory}"
         from freeoffload.offload_vm.policy import read_package
 
-        try:
-            package = read_package(data, self.config.trusted_keys, "saved package")
+        current = self.store.current()
+        running = current is not None and current.sha256 == record.sha256
+        try:  # the VM check is needed only when the object goes into the store again
+            package = read_package(data, self.config.trusted_keys, "saved package",
+                                   check_program=not running)
         except PolicyError as err:
-            return f"policy {record.name} not restored: {err}"
+            if running:
+                self.store.remove()
+            self.state.policy = None
+            self.state.map_versions = {}
+            self.state.clear_rows()
+            self.state.save()
+            return (f"policy {record.name} v{record.version} removed: it no longer passes "
+                    f"({err})")
+        if running:
+            return f"policy {record.name} v{record.version} still installed"
         self.store.install(package.name, package.elf, package.version, keep_maps=False)
         for schema in package.manifest.maps:
             rows = self.state.load_rows(schema.name)

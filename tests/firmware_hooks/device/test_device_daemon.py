@@ -236,3 +236,22 @@ def test_a_damaged_state_file_stops_the_daemon_with_the_path(
     assert proc.returncode == 1
     assert f"{tmp_path / 'state' / 'state.json'}: unreadable device state" in proc.stderr
     assert "move it away" in proc.stderr
+
+
+def test_a_key_taken_out_of_the_config_revokes_what_it_signed(
+        daemon: Daemon, material: dict[str, Any], tmp_path: Path) -> None:
+    from freeoffload.firmware_hooks.store import PolicyStore
+    from freeoffload.offload_vm.policy import generate_keys
+
+    assert daemon.put("/v1/policy", _package(material, 4))[0] == 200
+    daemon.stop()
+    generate_keys(tmp_path / "new", "other")  # the only trusted key from now on
+    shutil.copy(tmp_path / "new" / "other.pub", tmp_path / "center.pub")
+    daemon.start()
+    assert daemon.status()["policy"] is None
+    assert PolicyStore(tmp_path / "store").current() is None  # hooked programs pass again
+    assert "no longer passes" in daemon.stop()
+    # the version it had reached still counts: an old push stays a replay
+    shutil.copy(material["pub"], tmp_path / "center.pub")
+    daemon.start()
+    _refused(daemon, "/v1/policy", _package(material, 4), 409, "replay")
