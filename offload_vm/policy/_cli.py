@@ -13,7 +13,11 @@ __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
-    policy = subparsers.add_parser("policy", help="compile, verify, dry-run and push policies")
+    policy = subparsers.add_parser(
+        "policy", help="compile, verify, dry-run and push policies",
+        description="Offload policies: C compiled by clang to eBPF, verified in our VM, signed "
+        "(Ed25519) into one .fop file, tried in a dry run and pushed to devices. The SDK header "
+        "is in `freeoffload policy include-dir`; examples/policies/README.md walks through it.")
     sub = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("compile", help="clang -> VM verification -> signed OUT.fop")
@@ -73,7 +77,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--to", required=True, metavar="DEVICE_URL", help="e.g. http://10.0.0.21:7701")
     p.set_defaults(func=_push)
 
-    keys = subparsers.add_parser("keys", help="policy signing keys")
+    keys = subparsers.add_parser(
+        "keys", help="policy signing keys",
+        description="Ed25519 key pairs: the private half signs policies and map updates "
+        "(`policy compile --key`), devices trust the public half.")
     ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     p = ksub.add_parser("gen", help="write an Ed25519 key pair NAME.key / NAME.pub into DIR")
     p.add_argument("--out", required=True, metavar="DIR")
