@@ -23,6 +23,33 @@ void fohook_task_from_env(struct fohook_task *t)
     t->storage_mib = fohook_env_u32("FREEOFFLOAD_TASK_STORAGE_MIB");
 }
 
+/* The socket's type and protocol: one system call (SO_PROTOCOL) where the protocol of an
+ * IPv4/IPv6 socket implies its type, a second (SO_TYPE) only where it does not (SCTP, raw). */
+static void fohook_sock_kind(struct fo_connect_ctx *c, int fd)
+{
+    int v = 0;
+    socklen_t vl = sizeof v;
+    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &vl) != 0)
+        return;
+    c->protocol = (uint32_t)v;
+    switch (v) {
+    case IPPROTO_TCP:
+    case IPPROTO_MPTCP:
+        c->sock_type = SOCK_STREAM;
+        return;
+    case IPPROTO_UDP:
+    case IPPROTO_UDPLITE:
+    case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
+        c->sock_type = SOCK_DGRAM;
+        return;
+    default:
+        vl = sizeof v;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) == 0)
+            c->sock_type = (uint32_t)v;
+    }
+}
+
 int fohook_ctx_build(struct fo_connect_ctx *c, const struct fohook_task *t, uint32_t pid, int fd,
                      const struct sockaddr *addr, socklen_t len)
 {
@@ -44,13 +71,7 @@ int fohook_ctx_build(struct fo_connect_ctx *c, const struct fohook_task *t, uint
     } else {
         return -1;
     }
-    int v = 0;
-    socklen_t vl = sizeof v;
-    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl) == 0)
-        c->sock_type = (uint32_t)v;
-    vl = sizeof v;
-    if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &vl) == 0)
-        c->protocol = (uint32_t)v;
+    fohook_sock_kind(c, fd);
     c->pid = pid;
     c->task_type = t->type;
     c->task_flags = t->flags;

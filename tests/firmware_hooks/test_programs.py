@@ -15,6 +15,7 @@ from conftest import need
 from freeoffload.firmware_hooks import PolicyStore
 from hooktools import (
     BannerServer,
+    build_client,
     fo_addr,
     freeoffload_run,
     hook_lib,
@@ -187,3 +188,23 @@ def test_mosquitto_pub_reaches_the_rewritten_broker(
     assert moved.returncode == 0, moved.stderr
     assert "fo-plain" in a.clients() and "fo-plain" not in b.clients()
     assert "fo-moved" in b.clients() and "fo-moved" not in a.clients()
+
+
+def test_library_python_loads_late_is_hooked(
+    tmp_path: Path, store: PolicyStore, servers: Callable[..., BannerServer], redirect_elf: bytes,
+) -> None:
+    # python3 dlopen()s its _ctypes extension, which dlopen()s the library, which connects:
+    # two objects loaded after start-up, both through hooked dlopen() calls
+    a, b = servers(), servers()
+    client = build_client(tmp_path)
+    library = client.parent / "lib" / "libfotest.so"
+    script = (
+        "import ctypes, sys\n"
+        f"lib = ctypes.CDLL({str(library)!r})\n"
+        "buf = ctypes.create_string_buffer(128)\n"
+        f"rc = lib.fotest_connect(b'127.0.0.1', {a.port}, buf, 128)\n"
+        "print(buf.value.decode() if rc == 0 else 'FAILED')\n"
+    )
+    _install_redirect(store, redirect_elf, a.port, b.port)
+    done = freeoffload_run(store, [PYTHONS["debian"], "-c", script])
+    assert done.stdout == f"port {b.port}\n", done.stderr
