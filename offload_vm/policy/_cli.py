@@ -74,7 +74,13 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("push", help="send OUT.fop (PUT URL/v1/policy) or a signed map update "
                        "(PUT URL/v1/maps/NAME) to a device")
     p.add_argument("package", metavar="OUT.fop|OUT.fmu")
-    p.add_argument("--to", required=True, metavar="DEVICE_URL", help="e.g. http://10.0.0.21:7701")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="DEVICE_URL", help="one device, e.g. http://10.0.0.21:7701")
+    where.add_argument("--group", metavar="NAME",
+                       help="every device of a group, through its center (found with zeroconf, "
+                       "or --center)")
+    p.add_argument("--center", metavar="URL", help="the group's center agent (with --group)")
+    p.add_argument("--token", help="the group's token (default: $FREEOFFLOAD_TOKEN)")
     p.set_defaults(func=_push)
 
     keys = subparsers.add_parser(
@@ -223,6 +229,11 @@ def _push(args: argparse.Namespace) -> int:
     from .push import push_map_update, push_package
 
     data = _read(args.package)
+    if args.group:
+        if not data.startswith(b"FOPOLICY"):
+            raise PolicyError.at(Location(args.package), "", "--group sends policy packages",
+                                 "push map updates to a device with --to")
+        return _push_group(args, data)
     if data.startswith(MAGIC_MAP):
         manifest, _ = _peek(data, args.package)
         answer = push_map_update(data, args.to, str(manifest.get("map")))
@@ -233,6 +244,23 @@ def _push(args: argparse.Namespace) -> int:
                              "update", "make one with `policy compile` or `policy sign-map`")
     print(f"{args.package} -> {args.to}: " + json.dumps(answer, sort_keys=True))
     return 0
+
+
+def _push_group(args: argparse.Namespace, data: bytes) -> int:
+    # The agent owns groups and centers; its client is imported only for this option.
+    from freeoffload.agent.peers import push_to_group
+
+    results = push_to_group(args.group, data, center=args.center, token=args.token)
+    failed = 0
+    for result in results:
+        status = int(result.get("status", 0))
+        answer = result.get("answer", {})
+        failed += status >= 400 or status == 0
+        print(f"{result.get('device')}: {status} " + json.dumps(answer, sort_keys=True))
+    if not results:
+        print(f"group {args.group}: the center knows no device to send it to", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
 
 
 def _peek(data: bytes, source: str) -> tuple[dict[str, Any], bytes]:

@@ -227,3 +227,47 @@ def test_compile_passes_defines_to_clang(tmp_path: Path, clang: str, vm: None) -
     missing = fo("policy", "compile", source, "-o", out, "-D", "FROM_PORT=80")
     assert missing.returncode == 2
     assert "use of undeclared identifier 'TO_PORT'" in missing.stderr
+
+
+class _Center(BaseHTTPRequestHandler):
+    """A group center's `PUT /v1/group/policy` (the agent forwards to its devices)."""
+
+    received: list[tuple[str, bytes]] = []
+    devices: list[dict[str, object]] = []
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, body))
+        data = json.dumps({"devices": self.devices}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_push_to_a_group_through_its_center(signed: Path) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Center)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    center = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        _Center.received = []
+        _Center.devices = [{"device": "dev1", "status": 200, "answer": {"version": 3}},
+                           {"device": "dev2", "status": 200, "answer": {"version": 3}}]
+        done = fo("policy", "push", signed, "--group", "campus-a", "--center", center,
+                  "--token", "t0ken")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ['dev1: 200 {"version": 3}', 'dev2: 200 {"version": 3}']
+        assert _Center.received == [("/v1/group/policy", signed.read_bytes())]
+        _Center.devices[1] = {"device": "dev2", "status": 409, "answer": {"error": "older"}}
+        refused = fo("policy", "push", signed, "--group", "campus-a", "--center", center)
+        assert refused.returncode == 1
+        assert 'dev2: 409 {"error": "older"}' in refused.stdout
+    finally:
+        server.shutdown()
+        server.server_close()
+    both = fo("policy", "push", signed, "--group", "g", "--to", center)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr

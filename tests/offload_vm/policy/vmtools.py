@@ -69,7 +69,10 @@ def fo(*args: str | Path) -> subprocess.CompletedProcess[str]:
     os.chdir(ROOT)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in args])
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as stop:  # argparse's usage errors
+                code = stop.code if isinstance(stop.code, int) else 1
     finally:
         os.chdir(cwd)
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
