@@ -126,8 +126,10 @@ def measure(seconds: int, interval: float) -> dict[str, float | str]:
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         ]
         cpu0, bpf0, t0 = _cpu_seconds(plain.pid), _bpf_run_ns(plain.pid), time.monotonic()
-        for proc in runs[1:]:
-            proc.wait(timeout=seconds * 3 + 60)
+        for proc, name in zip(runs[1:], ("sar", "collectl"), strict=True):
+            if proc.wait(timeout=seconds * 3 + 60) != 0:
+                runs[0].send_signal(signal.SIGINT)
+                raise SystemExit(f"the baseline {name} failed (exit {proc.returncode})")
         elapsed = time.monotonic() - t0
         cpu1, bpf1, rss = _cpu_seconds(plain.pid), _bpf_run_ns(plain.pid), _rss_mib(plain.pid)
         runs[0].send_signal(signal.SIGINT)
@@ -185,8 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         return child(float(args_list[1]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--interval", type=int, default=1,
+                        help="whole seconds (sar takes no fractions)")
     args = parser.parse_args(args_list)
+    if args.interval < 1 or args.seconds < args.interval:
+        parser.error("--interval must be at least 1 s and --seconds at least one interval")
     if os.geteuid() != 0:
         print("bench/probes.py needs root (eBPF and strace -p)", file=sys.stderr)
         return 2

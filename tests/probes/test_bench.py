@@ -19,7 +19,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "probes.py"
 def test_the_benchmark_prints_baselines_and_ratios(bpf: None) -> None:
     for tool in ("strace", "sar", "collectl"):
         need(shutil.which(tool) is not None, f"needs {tool} (.ci/install-deps)")
-    out = subprocess.run([sys.executable, str(BENCH), "--seconds", "2", "--interval", "0.5"],
+    out = subprocess.run([sys.executable, str(BENCH), "--seconds", "2", "--interval", "1"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -27,7 +27,8 @@ def test_the_benchmark_prints_baselines_and_ratios(bpf: None) -> None:
     rows = {line.split()[0]: line.split() for line in lines if line.startswith(
         ("freeoffload", "sar", "collectl"))}
     assert set(rows) == {"freeoffload", "sar", "collectl"}
-    assert int(rows["sar"][2]) > 0 and int(rows["collectl"][2]) > 0
+    # sar -A and collectl each make thousands of syscalls even in 2 s
+    assert int(rows["sar"][2]) > 1000 and int(rows["collectl"][2]) > 1000
     assert rows["sar"][-3].endswith("%") and rows["collectl"][-3].endswith("%")
     assert any(line.startswith("collector CPU: ") for line in lines)
     assert any(line.startswith("bcc start-up") for line in lines)
