@@ -12,7 +12,12 @@ def _run(args: argparse.Namespace) -> int:
     from .config import load_config
     from .server import serve
 
-    return serve(load_config(args.config))
+    config = load_config(args.config)
+    if args.check:
+        print(f"{args.config}: ok: listen {config.host}:{config.port}, store {config.store}, "
+              f"state {config.state_dir}, {len(config.trusted_keys)} trusted key(s)")
+        return 0
+    return serve(config)
 
 
 def register(subparsers: Any) -> None:
@@ -25,4 +30,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--config", default="/etc/freeoffload/device.yaml", metavar="FILE",
                         help="the daemon's YAML configuration (default: %(default)s)")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the configuration (and load its keys), then exit")
     parser.set_defaults(func=_run)

@@ -218,6 +218,16 @@ def test_a_good_config_loads(tmp_path: Path, material: dict[str, Any]) -> None:
     assert len(config.trusted_keys) == 1 and config.max_body_bytes == 65536
 
 
+def test_check_validates_and_exits(tmp_path: Path, material: dict[str, Any]) -> None:
+    config = write_config(tmp_path, material["pub"])
+    proc = subprocess.run([sys.executable, "-m", "freeoffload", "device", "--config",
+                           str(config), "--check"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{config}: ok: listen 127.0.0.1:0")
+    assert "1 trusted key(s)" in proc.stdout
+    assert not (tmp_path / "state").exists()  # nothing started, nothing written
+
+
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "freeoffload", "device", "--config",
                            str(tmp_path / "none.yaml")], capture_output=True, text=True,
