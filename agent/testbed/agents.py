@@ -68,7 +68,7 @@ def agent_configs(plan: Plan, crmap: Any, cgroups: Cgroups, token: str,
             "zeroconf": False, "report_interval": 1, "offline_after": 3,
             "record": _record(node, plan, crmap),
             "probes": {"mode": "procfs", "cgroup": cgroups.scope(node.name)},
-            "prober": {"interval": 5},
+            "prober": {"interval": 10},
         }
         if node.role == "cloud" or centers[node.group] == node.name:
             cfg["tokens"] = {g: token for g in groups if g != node.group}

@@ -59,12 +59,20 @@ def plot_lines(path: Path, series: Mapping[str, tuple[Sequence[float], Sequence[
 
 
 def plot_cpu(path: Path, times: Sequence[float], cpu: Mapping[str, Sequence[float]],
-             marks: Mapping[str, float], threshold: float, title: str) -> Path:
-    """CPU over time per node, with vertical lines at named moments (e.g. the push)."""
+             marks: Mapping[str, float], threshold: float, title: str,
+             served: Sequence[tuple[float, str]] = ()) -> Path:
+    """CPU over time per node, with vertical lines at named moments (e.g. the push) and, at
+    the bottom, one marker per task labelled with the node that served it."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colors: dict[str, Any] = {}
     for name, values in cpu.items():
-        ax.plot(times, values, label=name, linewidth=1.6 if name.startswith("edge") else 1.0)
+        (line,) = ax.plot(times, values, label=name,
+                          linewidth=1.6 if name.startswith("edge") else 1.0)
+        colors[name] = line.get_color()
+    for at, node in served:
+        ax.plot([at], [4], marker="v", color=colors.get(node, "black"))
+        ax.annotate(node, (at, 6), fontsize=6, rotation=90, ha="center")
     ax.axhline(threshold, color="grey", linestyle=":", label=f"threshold {threshold:g}%")
     for label, at in marks.items():
         ax.axvline(at, color="red", linestyle="--")

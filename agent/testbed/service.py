@@ -126,8 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
                          "processing_ms": round(outcome.processing_ms, 3)})
 
 
-# The agents' atomic task of each Type: 256 KiB of frames to encode; 1 MiB written and read.
-ATOMIC = {"cpu": ("transcode", 4), "io": ("file", 1)}
+# The agents' atomic task of each Type: a 64 KiB frame to encode; 1 MiB written and read.
+ATOMIC = {"cpu": ("transcode", 1), "io": ("file", 1)}
 
 
 def serve(node: str, host: str, port: int, workdir: Path) -> TaskServer:
