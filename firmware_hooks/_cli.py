@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     env = run_environment(os.environ, store.directory, args.task, args.debug)
     if args.kernel:
         try:
-            from .kernel import run_in_cgroup  # type: ignore[attr-defined,unused-ignore]
+            from .kernel import run_in_cgroup
         except ImportError as err:
             raise HookError(f"run --kernel: the kernel path is not available: {err}") from err
         return int(run_in_cgroup(argv, store.directory, env))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from freeoffload.firmware_hooks import PolicyStore, hook_library_path
 from freeoffload.firmware_hooks._cli import run_environment
 from hooktools import ROOT, hook_lib, store
@@ -54,3 +55,13 @@ def test_errors_name_the_problem(store: PolicyStore, tmp_path: Path) -> None:
     bad_task.write_text("Name: t\nType: gpu\n")
     task = _run("--store", str(store.directory), "--task", str(bad_task), "--", "true")
     assert task.returncode == 2 and f"{bad_task}:2" in task.stderr and "gpu" in task.stderr
+
+
+@pytest.mark.root
+def test_kernel_path_runs_the_program_in_its_cgroup(store: PolicyStore, root: None) -> None:
+    # the cgroup path is the device engineer's (firmware_hooks/kernel); here: run --kernel
+    # reaches it with the program, the store and the environment, and returns its status
+    done = _run("--store", str(store.directory), "--kernel", "--", "sh", "-c",
+                'grep -q freeoffload /proc/self/cgroup && echo "$FREEOFFLOAD_STORE"; exit 5')
+    assert done.returncode == 5, done.stderr
+    assert done.stdout == f"{store.directory.resolve()}\n"
