@@ -3,9 +3,11 @@
 A center holds its group's members; the cloud holds every group (merged from group summaries).
 Reports are validated completely before anything changes (:class:`ReportError` otherwise); newer
 reports win (a node's ``Updated`` time); a node not heard from for ``offline_after`` report
-intervals is marked offline but its record is kept. Selections read a snapshot :class:`CRMap`
-rebuilt at most every ``snapshot_age`` seconds, so a burst of reports does not make every query
-rebuild the routing graph.
+intervals is marked offline but its record is kept. Selections read one live :class:`CRMap`:
+a known node's new record replaces it in place (``CRMap.put_node`` keeps the routing and
+patches the selection index), while link changes are applied at most every ``snapshot_age``
+seconds, and only when a latency moved by more than :data:`LINK_SLACK` (10%, at least 0.1 ms),
+so that measurement noise does not make every query recompute shortest paths.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from freeoffload.topology import CRMap, Edge, Node
 from ._delta import DeltaCache
 from ._wire import ReportError, parse_report, parse_summary
 
-__all__ = ["ReportError", "Store", "Sweep"]
+__all__ = ["LINK_SLACK", "ReportError", "Store", "Sweep"]
+
+LINK_SLACK = (0.10, 0.1)  # relative, absolute (ms): smaller latency changes are not applied
+
+
+def _moved(old: Edge | None, new: Edge) -> bool:
+    if old is None:
+        return True
+    slack = max(LINK_SLACK[0] * old.latency_ms, LINK_SLACK[1])
+    return abs(new.latency_ms - old.latency_ms) > slack or \
+        abs(new.bandwidth_mbit - old.bandwidth_mbit) > LINK_SLACK[0] * old.bandwidth_mbit
 
 
 @dataclass
@@ -52,9 +64,9 @@ class Store:
         self.delta = DeltaCache()
         self.centers: dict[str, str] = {}  # group -> its center's node name (the cloud's view)
         self.version = 0
-        self._snap: CRMap | None = None
-        self._snap_version = -1
-        self._snap_time = -math.inf
+        self.live = CRMap(source="<agent>")
+        self._links_dirty = False
+        self._links_time = -math.inf
 
     # -- ingest -----------------------------------------------------------------------------
     def apply_report(self, body: bytes, source: str, group: str | None,
@@ -102,10 +114,16 @@ class Store:
         if measured:
             node = dataclasses.replace(node, capability={**node.capability, **measured})
         self.entries[node.name] = _Entry(node, now, via)
+        self.live.put_node(node)
         for edge in links:
-            self.links[edge.pair] = edge
+            self._put_link(edge)
         self.version += 1
         return True
+
+    def _put_link(self, edge: Edge) -> None:
+        if _moved(self.links.get(edge.pair), edge):
+            self.links[edge.pair] = edge
+            self._links_dirty = True
 
     def record_probe(self, name: str, task_type: str, processing_ms: float,
                      link: Edge | None) -> None:
@@ -115,8 +133,9 @@ class Store:
         if entry is not None:
             entry.node = dataclasses.replace(
                 entry.node, capability={**entry.node.capability, task_type: processing_ms})
+            self.live.put_node(entry.node)
         if link is not None:
-            self.links[link.pair] = link
+            self._put_link(link)
         self.version += 1
 
     # -- liveness ---------------------------------------------------------------------------
@@ -127,6 +146,7 @@ class Store:
         for name, entry in self.entries.items():
             if entry.node.online and now - entry.seen > self.offline_after_s:
                 entry.node = dataclasses.replace(entry.node, online=False)
+                self.live.put_node(entry.node)
                 newly.append(name)
         if newly:
             self.version += 1
@@ -155,14 +175,17 @@ class Store:
         return CRMap(nodes, edges, "<agent>")
 
     def snapshot(self) -> CRMap:
-        """The whole view for selection, rebuilt when changed and older than snapshot_age."""
+        """The live view for selection; pending link changes are applied here, at most every
+        ``snapshot_age`` seconds (that re-routes, so it is batched)."""
         now = self.clock()
-        if self._snap is None or (self._snap_version != self.version
-                                  and now - self._snap_time >= self.snapshot_age):
-            self._snap = self.crmap()
-            self._snap_version = self.version
-            self._snap_time = now
-        return self._snap
+        if self._links_dirty and now - self._links_time >= self.snapshot_age:
+            nodes = self.live.nodes
+            self.live.edges = [e for e in self.links.values()
+                               if e.start_node in nodes and e.end_node in nodes]
+            self.live.invalidate()
+            self._links_dirty = False
+            self._links_time = now
+        return self.live
 
     def groups(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
