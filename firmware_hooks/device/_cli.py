@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 __all__ = ["register"]
@@ -17,7 +18,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{args.config}: ok: listen {config.host}:{config.port}, store {config.store}, "
               f"state {config.state_dir}, {len(config.trusted_keys)} trusted key(s)")
         return 0
-    return serve(config)
+    return serve(config, Path(args.config))
 
 
 def register(subparsers: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from freeoffload.errors import HookError, PolicyError, Problem
@@ -106,6 +107,18 @@ class Device:
             if rows:
                 self.store.update_map_bulk(schema.name, rows)
         return f"policy {record.name} v{record.version} restored into {self.store.directory}"
+
+    def reload(self, config: DeviceConfig) -> str:
+        """Takes a re-read configuration: trusted keys, name and limit; a policy whose key
+        was removed is revoked. Where to listen, the store and the state need a restart."""
+        fixed = [f for f in ("host", "port", "store", "state_dir")
+                 if getattr(config, f) != getattr(self.config, f)]
+        self.config = replace(config, host=self.config.host, port=self.config.port,
+                              store=self.config.store, state_dir=self.config.state_dir)
+        message = self._restore()
+        if fixed:
+            message += f"; {', '.join(fixed)} changed: restart the daemon for that"
+        return message
 
     # ---- pushes -----------------------------------------------------------------------------
     def refuse(self, what: str, err: RefusedError) -> None:

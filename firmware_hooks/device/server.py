@@ -14,17 +14,19 @@ import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from freeoffload.errors import FreeOffloadError
+from freeoffload.errors import ConfigError, FreeOffloadError
 
 from .config import DeviceConfig
 from .core import Device, RefusedError
 
 __all__ = ["make_app", "serve"]
 
+_HARD_CAP = 64 << 20
 _DEVICE: web.AppKey[Device] = web.AppKey("device", Device)
 _LOCK: web.AppKey[asyncio.Lock] = web.AppKey("lock", asyncio.Lock)
 
@@ -45,6 +47,8 @@ async def _apply(request: web.Request, what: str,
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
+        body = b"x" * (limit + 1)
+    if len(body) > limit:
         err = RefusedError(413, f"the body is larger than {limit} bytes (max_body_bytes)")
         device.refuse(what, err)
         return _error(err.status, err.reason)
@@ -92,7 +96,8 @@ async def _not_in_api(request: web.Request) -> web.Response:
 
 
 def make_app(device: Device) -> web.Application:
-    app = web.Application(client_max_size=device.config.max_body_bytes)
+    # aiohttp's own cap; the configured limit (which a reload may change) is checked above
+    app = web.Application(client_max_size=max(_HARD_CAP, device.config.max_body_bytes))
     app[_DEVICE] = device
     app[_LOCK] = asyncio.Lock()
     app.router.add_put("/v1/policy", _put_policy)
@@ -102,10 +107,27 @@ def make_app(device: Device) -> web.Application:
     return app
 
 
-async def _serve(config: DeviceConfig, on_ready: Callable[[str], Awaitable[None] | None]) -> None:
+async def _reload(app: web.Application, path: Path) -> None:
+    """SIGHUP: read the configuration again; trusted keys, name and limit take effect."""
+    from .config import load_config
+
+    async with app[_LOCK]:
+        try:
+            config = await asyncio.to_thread(load_config, path)
+        except ConfigError as err:
+            print(f"freeoffload device: reload refused, the running configuration stays:\n{err}",
+                  file=sys.stderr, flush=True)
+            return
+        message = await asyncio.to_thread(app[_DEVICE].reload, config)
+        print(f"freeoffload device: reloaded {path}: {message}", file=sys.stderr, flush=True)
+
+
+async def _serve(config: DeviceConfig, on_ready: Callable[[str], Awaitable[None] | None],
+                 path: Path | None = None) -> None:
     device = await asyncio.to_thread(Device, config)
     print(f"freeoffload device: {device.restored}", file=sys.stderr, flush=True)
-    runner = web.AppRunner(make_app(device), access_log=None)
+    app = make_app(device)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
@@ -113,6 +135,13 @@ async def _serve(config: DeviceConfig, on_ready: Callable[[str], Awaitable[None]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tasks: set[asyncio.Task[None]] = set()
+    if path is not None:
+        def hangup() -> None:
+            task = loop.create_task(_reload(app, path))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        loop.add_signal_handler(signal.SIGHUP, hangup)
     bound = runner.addresses
     host, port = (bound[0][0], bound[0][1]) if bound else (config.host, config.port)
     shown = f"[{host}]" if ":" in str(host) else str(host)
@@ -125,13 +154,14 @@ async def _serve(config: DeviceConfig, on_ready: Callable[[str], Awaitable[None]
         await runner.cleanup()
 
 
-def serve(config: DeviceConfig) -> int:
-    """Runs the daemon until SIGINT/SIGTERM; prints ``listening on URL`` once it accepts."""
+def serve(config: DeviceConfig, path: Path | None = None) -> int:
+    """Runs the daemon until SIGINT/SIGTERM; prints ``listening on URL`` once it accepts.
+    With the configuration's ``path``, SIGHUP reloads it (trusted keys, name, limit)."""
     def ready(url: str) -> None:
         print(f"freeoffload device: listening on {url}", flush=True)
 
     try:
-        asyncio.run(_serve(config, ready))
+        asyncio.run(_serve(config, ready, path))
     except OSError as err:
         raise FreeOffloadError(f"device: cannot listen on {config.host}:{config.port}: "
                                f"{err.strerror}") from err

@@ -265,3 +265,32 @@ def test_a_key_taken_out_of_the_config_revokes_what_it_signed(
     shutil.copy(material["pub"], tmp_path / "center.pub")
     daemon.start()
     _refused(daemon, "/v1/policy", _package(material, 4), 409, "replay")
+
+
+def test_sighup_reloads_the_trusted_keys(daemon: Daemon, material: dict[str, Any],
+                                         tmp_path: Path) -> None:
+    import time
+
+    from freeoffload.offload_vm.policy import build_package, generate_keys, load_private_key
+
+    assert daemon.put("/v1/policy", _package(material, 1))[0] == 200
+    generate_keys(tmp_path / "rotated", "next")
+    new_key = load_private_key(tmp_path / "rotated" / "next.key")
+    shutil.copy(tmp_path / "rotated" / "next.pub", tmp_path / "center.pub")
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 20
+    while daemon.status()["policy"] is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert daemon.status()["policy"] is None  # signed by a key no longer trusted: revoked
+    _refused(daemon, "/v1/policy", _package(material, 2), 403, "not trusted")
+    fresh = build_package(material["redirect"], "redirect", 2, material["schema"], new_key)
+    assert daemon.put("/v1/policy", fresh)[0] == 200
+    # a broken file on reload is refused; the daemon goes on with what it had
+    config = tmp_path / "device.yaml"
+    config.write_text(config.read_text() + "bogus: 1\n")
+    daemon.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert daemon.status()["policy"]["version"] == 2
+    err = daemon.stop()
+    assert "reload refused" in err and "bogus: unknown setting" in err
