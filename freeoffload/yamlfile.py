@@ -60,7 +60,7 @@ def _make_loader(source: str, problems: list[Problem]) -> type:
     def mark_loc(mark: Any) -> Location:
         return Location(source, mark.line + 1, mark.column + 1)
 
-    class Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    class Loader(_BaseLoader):  # type: ignore[misc]
         def construct_loc_map(self, node: yaml.MappingNode) -> LocMap:
             result = LocMap()
             result.loc = mark_loc(node.start_mark)
