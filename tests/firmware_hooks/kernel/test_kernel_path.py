@@ -381,3 +381,32 @@ def test_connected_udp_sockets_take_the_same_decisions(
     finally:
         a.close()
         b.close()
+
+
+def test_run_kernel_decides_each_connect_once(
+        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        redirect_elf: bytes) -> None:
+    """A chained table (A->B, B->C): one decision sends A to B on either path; the hook and the
+    kernel both deciding would send it on to C."""
+    _kernel_ready()
+    a, b, c = servers
+    store = _store(tmp_path, redirect_elf, [(f"127.0.0.1:{a.port}", f"127.0.0.1:{b.port}"),
+                                            (f"127.0.0.1:{b.port}", f"127.0.0.1:{c.port}")])
+    got = {}
+    for args in ([], ["--kernel"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "freeoffload.firmware_hooks", "run", *args, "--store",
+             str(store), "--", str(clients["dynamic"]), "127.0.0.1", str(a.port)],
+            capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        got[bool(args)] = proc.stdout.split()[0]
+    assert got == {False: "got=B", True: "got=B"}
+
+
+def test_without_hook_keeps_other_preloads() -> None:
+    from freeoffload.firmware_hooks.kernel import without_hook
+
+    env = {"LD_PRELOAD": "/x/libfreeoffload_hook.so /y/libother.so", "A": "1"}
+    assert without_hook(env) == {"LD_PRELOAD": "/y/libother.so", "A": "1"}
+    assert without_hook({"LD_PRELOAD": "/x/libfreeoffload_hook.so"}) == {}
+    assert without_hook({"B": "2"}) == {"B": "2"}
