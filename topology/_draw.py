@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt
 
 from .model import CRMap
 
-__all__ = ["draw", "layout"]
+__all__ = ["LABEL_LIMIT", "draw", "layout"]
 
+LABEL_LIMIT = 60
 _ROW = {"cloud": 2.0, "edge": 1.0, "device": 0.0}
 _SHAPE = {"cloud": "s", "edge": "o", "device": "^"}
 
@@ -54,17 +55,25 @@ def _link(ax: Any, p: tuple[float, float], q: tuple[float, float], bend: float,
     xs = [(1 - t) ** 2 * p[0] + 2 * (1 - t) * t * control[0] + t * t * q[0] for t in ts]
     ys = [(1 - t) ** 2 * p[1] + 2 * (1 - t) * t * control[1] + t * t * q[1] for t in ts]
     ax.plot(xs, ys, color="0.6", linewidth=1, zorder=1)
+    if not label:
+        return
     ax.annotate(label, (xs[12], ys[12]), fontsize=7, ha="center", va="center", color="0.25",
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none"})
 
 
 def draw(crmap: CRMap, out: Path) -> None:
-    """Write a PNG of the map; colour is CPU load (green idle, red saturated)."""
+    """Write a PNG of the map; colour is CPU load (green idle, red saturated).
+
+    Maps of more than :data:`LABEL_LIMIT` nodes are drawn without text on nodes and links.
+    """
     where = layout(crmap)
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.2 * len(crmap.groups()) + 2), 5.5))
+    labels = len(crmap.nodes) <= LABEL_LIMIT
+    width = min(40.0, max(6.0, 2.2 * len(crmap.groups()) + 2))
+    fig, ax = plt.subplots(figsize=(width, 5.5))
     for edge in crmap.edges:
         a, b = edge.start_node, edge.end_node
-        _link(ax, where[a], where[b], _bend(crmap, where, a, b), f"{edge.latency_ms:g} ms")
+        _link(ax, where[a], where[b], _bend(crmap, where, a, b) if labels else 0.0,
+              f"{edge.latency_ms:g} ms" if labels else "")
     cmap = plt.get_cmap("RdYlGn_r")
     for role, marker in _SHAPE.items():
         names = [n for n, node in crmap.nodes.items() if node.role == role]
@@ -72,11 +81,12 @@ def draw(crmap: CRMap, out: Path) -> None:
             continue
         loads = [crmap.nodes[n].resource.cpu_percent / 100.0 for n in names]
         ax.scatter([where[n][0] for n in names], [where[n][1] for n in names],
-                   c=[cmap(v) for v in loads], marker=marker, s=900 if role != "device" else 500,
+                   c=[cmap(v) for v in loads], marker=marker,
+                   s=(900 if role != "device" else 500) if labels else 30,
                    edgecolors=["black" if crmap.nodes[n].security else "0.5" for n in names],
                    linewidths=[2.5 if crmap.nodes[n].security else 0.8 for n in names],
                    label=role, zorder=2)
-        for name in names:
+        for name in names if labels else ():
             node = crmap.nodes[name]
             text = f"{name}\n{node.resource.cpu_percent:g}%"
             if not node.online:
