@@ -58,8 +58,9 @@ FOHOOK_API int fohook_open(fohook **out, const char *filename, fohook_err *err);
 /* Open the loaded object holding `address` (a function or data address inside it). */
 FOHOOK_API int fohook_open_by_address(fohook **out, const void *address, fohook_err *err);
 /* Point every JUMP_SLOT and GLOB_DAT slot for `funcname` at `newfunc`. *oldfunc (may be NULL)
- * receives the function the slots pointed to (resolved when binding was still lazy).
- * FOHOOK_E_NOT_FOUND when the object has no slot for `funcname`. */
+ * receives the function the slots pointed to (resolved when binding was still lazy), or NULL
+ * when they already pointed at `newfunc` or it cannot be resolved. FOHOOK_E_NOT_FOUND when
+ * the object has no slot for `funcname`. */
 FOHOOK_API int fohook_replace(fohook *h, const char *funcname, void *newfunc, void **oldfunc,
                               fohook_err *err);
 FOHOOK_API void fohook_close(fohook *h);

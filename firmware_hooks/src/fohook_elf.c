@@ -168,12 +168,22 @@ static int fohook_write_slot(const fohook *h, void **slot, void *value, fohook_e
     return FOHOOK_OK;
 }
 
-/* The function a slot leads to: a lazy slot still points into the object's own PLT. */
+static int fohook_inside(const fohook *h, const void *p)
+{
+    return (uintptr_t)p >= h->lo && (uintptr_t)p < h->hi;
+}
+
+/* The function a slot leads to: a lazy slot still points into the object's own PLT, so the
+ * loader is asked; when the object is a non-PIE program whose PLT entry is the symbol's
+ * canonical address, the definition after the caller of this library is taken instead. */
 static void *fohook_resolve_old(const fohook *h, void *old, const char *funcname)
 {
-    if ((uintptr_t)old >= h->lo && (uintptr_t)old < h->hi)
-        return dlsym(RTLD_DEFAULT, funcname);
-    return old;
+    if (!fohook_inside(h, old))
+        return old;
+    void *found = dlsym(RTLD_DEFAULT, funcname);
+    if (found == NULL || fohook_inside(h, found))
+        found = dlsym(RTLD_NEXT, funcname);
+    return found != NULL && !fohook_inside(h, found) ? found : NULL;
 }
 
 #define FOHOOK_MAX_SYMS 8
