@@ -22,7 +22,7 @@ from typing import Any
 from freeoffload.errors import TestbedError
 
 from . import procs
-from .cgroups import Cgroups
+from .cgroups import Cgroups, kill_pids
 from .config import NodePlan, Plan
 from .offload import Device, fo
 
@@ -105,9 +105,12 @@ class Agents:
         if device is not None:
             trigger = {"threshold": threshold, "hysteresis": 10, "samples": samples,
                        "policy": str(device.policy), "key": str(device.key),
-                       "task": str(device.task_file),
                        "devices": [{"name": device.name, "url": device.url,
                                     "attached": device.attached}]}
+            from freeoffload.agent.config import TriggerConfig
+
+            if "task" in TriggerConfig.__dataclass_fields__:  # the task the targets are for
+                trigger["task"] = str(device.task_file)
         self.configs = agent_configs(self.plan, crmap, self.cgroups, self.token, trigger)
         self.cgroups.create(AGENT_CGROUP, 1.0)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -120,6 +123,11 @@ class Agents:
                 self.root.parent / "logs" / f"{name}.agent.log")
         for name in self.configs:
             self.wait_healthy(name)
+
+    def stop(self) -> None:
+        """Stop every agent started here."""
+        kill_pids({p.pid for p in self.procs.values()}, grace=3.0)
+        self.procs.clear()
 
     def get(self, name: str, path: str, timeout: float = 3.0) -> Any:
         """``GET path`` on ``name``'s agent, from inside the testbed (JSON or text)."""

@@ -64,7 +64,11 @@ class Fig7:
         from freeoffload.topology import load_topology
 
         agents = Agents(self.plan, self.cgroups, self.state_dir / "agents")
-        agents.start(load_topology(self.plan.topology_path), device, THRESHOLD)
+        try:
+            agents.start(load_topology(self.plan.topology_path), device, THRESHOLD)
+        except BaseException:
+            agents.stop()
+            raise
         return device, agents
 
     def _sample(self, device: Device, agents: Agents) -> None:
@@ -220,7 +224,10 @@ def run_fig7(plan: Plan, cgroups: Cgroups, size: str, out: Path, state_dir: Path
     ramp_s, hold_s = SIZES.get(size, SIZES["reduced"])
     run = Fig7(plan, cgroups, state_dir, ramp_s, hold_s)
     device, agents = run.prepare()
-    run.run(device, agents, timeout=ramp_s + hold_s)
+    try:
+        run.run(device, agents, timeout=ramp_s + hold_s)
+    finally:
+        agents.stop()  # the trigger's config names this run's device; the next run makes its own
     names = [n.name for n in plan.nodes]
     write_csv(out / "fig7_cpu.csv", run.cpu_rows, ["t", *names])
     write_csv(out / "fig7_tasks.csv", run.tasks, ["t", "served_by", "phase", "error"])

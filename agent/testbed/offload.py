@@ -144,11 +144,11 @@ class Device:
         if not status.get("policy"):
             ns_run(hub, fo("policy", "push", str(self.policy), "--to", self.url))
         update = self.root / "candidates.fmu"
-        argv = fo("policy", "sign-map", str(self.policy), "--map", f"candidates={crmap_file}",
-                  "--from", self.name, "--key", str(self.key), "-o", str(update))
-        if version is not None:
-            argv += ["--version", str(version)]
-        _run(argv)
+        # milliseconds, as the agents' pushes count, so the newest push wins whoever sends it
+        version = version if version is not None else int(time.time() * 1000)
+        _run(fo("policy", "sign-map", str(self.policy), "--map", f"candidates={crmap_file}",
+                "--from", self.name, "--key", str(self.key), "--version", str(version),
+                "-o", str(update)))
         ns_run(hub, fo("policy", "push", str(update), "--to", self.url))
 
     def run_client(self, task_file: Path, target: str, kind: str, units: int,
