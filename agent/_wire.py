@@ -10,8 +10,10 @@ and column.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,8 +67,9 @@ def _load(body: bytes, source: str) -> LocMap:
     return data
 
 
-def _nodes(items: Any, source: str, loc: Location) -> dict[str, Node]:
-    """Validate node records with the CR-map loader (a report need not hold a cloud node)."""
+def _nodes(items: Any, source: str, loc: Location, single: bool = False) -> dict[str, Node]:
+    """Validate node records with the CR-map loader (a report need not hold a cloud node);
+    ``single``: the one record of a report, named ``Node`` in errors."""
     if not isinstance(items, LocList):
         raise ReportError(400, f"{loc}: nodes: expected a list of node records")
     wrapper = _loc_map({"nodes": _loc_list([*items, _stub_cloud()], items.loc)}, loc)
@@ -74,12 +77,17 @@ def _nodes(items: Any, source: str, loc: Location) -> dict[str, Node]:
     try:
         crmap = _parse_topology(wrapper, source)
     except TopologyError as err:
-        raise ReportError(400, str(err)) from err
+        problems = err.problems
+        if single:
+            problems = tuple(dataclasses.replace(p, field=_NODES_PATH.sub("Node", p.field))
+                             for p in problems)
+        raise ReportError(400, "\n".join(str(p) for p in problems)) from err
     crmap.nodes.pop(_STUB_NAME, None)
     return dict(crmap.nodes)
 
 
 _STUB_NAME = "~agent-stub-cloud"
+_NODES_PATH = re.compile(r"^nodes\[[^\]]*\]")
 
 
 @functools.cache
@@ -159,7 +167,8 @@ def _parse_report(data: LocMap, source: str) -> tuple[Node, list[Edge]]:
     node_data = data["Node"]
     if not isinstance(node_data, LocMap):
         raise ReportError(400, f"{data.value_loc('Node')}: Node: expected a node record")
-    nodes = _nodes(_loc_list([node_data], data.value_loc("Node")), source, data.loc)
+    nodes = _nodes(_loc_list([node_data], data.value_loc("Node")), source, data.loc,
+                   single=True)
     if len(nodes) != 1:
         raise ReportError(400, f"{data.value_loc('Node')}: Node: {_STUB_NAME!r} is reserved")
     node = next(iter(nodes.values()))

@@ -64,7 +64,9 @@ def _check(request: web.Request, tokens: dict[str, str]) -> tuple[str, str]:
     return group, ""
 
 
-def auth_middleware(cfg: AgentConfig) -> Middleware:
+def auth_middleware(cfg: AgentConfig,
+                    on_refused: Callable[[str], None] | None = None) -> Middleware:
+    """Refuse unauthenticated requests under /v1/ (401, logged; ``on_refused(path)``)."""
     tokens = _known_tokens(cfg)
 
     @web.middleware
@@ -78,6 +80,8 @@ def auth_middleware(cfg: AgentConfig) -> Middleware:
         if not group:
             event(log, "request.refused", logging.WARNING, peer=request.remote,
                   method=request.method, path=request.path, reason=reason)
+            if on_refused is not None:
+                on_refused(request.path)
             return web.json_response({"error": f"unauthenticated: {reason}"}, status=401)
         request[GROUP_KEY] = group
         return await handler(request)

@@ -79,7 +79,6 @@ class TriggerConfig:
     policy: str = ""  # the signed selection policy (.fop) pushed with the first map update
     key: str = ""  # Ed25519 private key that signs map updates
     devices: tuple[DeviceConfig, ...] = ()
-    task: str = ""  # the task file whose attributes the pushed targets are chosen for
 
 
 @dataclass(frozen=True)
@@ -250,7 +249,7 @@ def _read_trigger(chk: Checker) -> TriggerConfig:
     return TriggerConfig(threshold=threshold, hysteresis=hysteresis,
                          samples=int(chk.number("samples", 3, low=1, integer=True)),
                          policy=chk.path("policy"), key=chk.path("key"),
-                         devices=tuple(devices), task=chk.path("task"))
+                         devices=tuple(devices))
 
 
 def _cross_checks(cfg: AgentConfig, data: LocMap, source: str) -> list[Problem]:

@@ -37,6 +37,8 @@ from .tasks import TASK_TYPES, run_task
 __all__ = ["AGENT_KEY", "build_app"]
 
 AGENT_KEY = web.AppKey("agent", Agent)
+_ROUTES = frozenset({"/v1/topology", "/v1/report", "/v1/summary", "/v1/select", "/v1/pushes",
+                     "/v1/group/policy"})
 MAX_BODY = 4 * 2**20
 log = logging.getLogger("freeoffload.agent.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -177,7 +179,12 @@ async def atomic_task(request: web.Request) -> web.Response:
 
 def build_app(agent: Agent) -> web.Application:
     """The aiohttp application of ``agent`` (auth first, then JSON errors)."""
-    app = web.Application(middlewares=[auth_middleware(agent.cfg), _errors],
+    refused = agent.metrics.refused
+
+    def count(path: str) -> None:
+        refused.labels(path if path in _ROUTES else "other").inc()
+
+    app = web.Application(middlewares=[auth_middleware(agent.cfg, count), _errors],
                           client_max_size=MAX_BODY)
     app[AGENT_KEY] = agent
     app.router.add_get("/healthz", healthz)

@@ -153,7 +153,7 @@ def test_unauthenticated_forged_and_malformed_reports_are_refused_and_change_not
                                                  "group 'g2'"),
                 (headers("t1", "g1"), b"{not json", 400, "YAML syntax"),
                 (headers("t1", "g1"), b'{"Node": {"Name": "e1", "Role": "edge"}}', 400,
-                 "missing required field"),
+                 "Node.ComputingPower: missing required field"),
                 (headers("t1", "g1"), good.replace(b'"cpu_percent": 10.0',
                                                    b'"cpu_percent": 250'), 400,
                  "cpu_percent: must be at most 100"),
@@ -171,6 +171,8 @@ def test_unauthenticated_forged_and_malformed_reports_are_refused_and_change_not
             async with aiohttp.ClientSession() as s, s.get(f"{base}/metrics") as r:
                 text = await r.text()
             assert 'freeoffload_agent_reports_total{kind="report",result="refused"} 4.0' in text
+            assert 'freeoffload_agent_requests_refused_total{path="/v1/report"} 3.0' in text
+            assert 'freeoffload_agent_requests_refused_total{path="/v1/topology"} 1.0' in text
 
     asyncio.run(run())
 
