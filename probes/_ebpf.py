@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from . import _bcc, _facts
 from ._decode import Decoder, Label, Snapshot, Value, delta
-from ._scope import Scope, cpu_capacity, scope_tasks
+from ._scope import Scope, cpu_capacity, scope_tasks, scoped_memory
 from .sample import (
     CpuSample,
     DiskSample,
@@ -98,7 +98,7 @@ class EbpfCollector:
         return Sample(
             time=time.time(), interval=interval, mode=self.mode, reason=self.reason,
             scope=str(scope.path) if scope else None,
-            cpu=self._cpu(changes, interval), memory=self._meminfo.read(),
+            cpu=self._cpu(changes, interval), memory=scoped_memory(scope, self._meminfo.read()),
             disks=_disks(changes), interfaces=_interfaces(changes),
             peers=_peers(changes, self._scales),
             tasks=scope_tasks(scope) if scope else _facts.task_count(),

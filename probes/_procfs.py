@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 
 from . import _facts
-from ._scope import Scope, cpu_capacity, scope_tasks, scope_usage_seconds
+from ._scope import Scope, cpu_capacity, scope_tasks, scope_usage_seconds, scoped_memory
 from .sample import CpuSample, DiskSample, InterfaceSample, PeerSample, Sample
 
 __all__ = ["ProcfsCollector"]
@@ -65,7 +65,7 @@ class ProcfsCollector:
         return Sample(
             time=time.time(), interval=interval, mode=self.mode, reason=self.reason,
             scope=str(scope.path) if scope else None,
-            cpu=self._cpu(last, now, interval), memory=self._meminfo.read(),
+            cpu=self._cpu(last, now, interval), memory=scoped_memory(scope, self._meminfo.read()),
             disks=_disks(last["disk"], now["disk"]),
             interfaces=_interfaces(last["net"], now["net"]), peers=_peers(),
             tasks=scope_tasks(scope) if scope else _facts.task_count(),

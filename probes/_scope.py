@@ -13,9 +13,10 @@ from pathlib import Path
 from freeoffload.errors import ProbeError
 
 from ._bcc import Scope
+from .sample import MemorySample
 
-__all__ = ["Scope", "cgroup2_root", "cpu_capacity", "resolve_scope", "scope_tasks",
-           "scope_usage_seconds"]
+__all__ = ["Scope", "cgroup2_root", "cpu_capacity", "resolve_scope", "scope_memory",
+           "scope_tasks", "scope_usage_seconds", "scoped_memory"]
 
 
 def cgroup2_root() -> Path | None:
@@ -45,17 +46,46 @@ def resolve_scope(path: str | Path) -> Scope:
     return Scope(full, os.stat(full).st_ino, level)
 
 
-def _v1_cpu_root() -> Path | None:
-    """Where a cgroup v1 hierarchy with the cpu controller is mounted (hybrid hosts)."""
+def _v1_root(controller: str) -> Path | None:
+    """Where a cgroup v1 hierarchy with ``controller`` is mounted (hybrid hosts)."""
     try:
         with open("/proc/self/mounts") as mounts:
             for line in mounts:
                 parts = line.split()
-                if len(parts) > 3 and parts[2] == "cgroup" and "cpu" in parts[3].split(","):
+                if len(parts) > 3 and parts[2] == "cgroup" and controller in parts[3].split(","):
                     return Path(parts[1])
     except OSError:
         pass
     return None
+
+
+def _v1_cpu_root() -> Path | None:
+    return _v1_root("cpu")
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def scope_memory(scope: Scope) -> tuple[int | None, int] | None:
+    """The scope's memory (limit or None, bytes in use): v2 memory.max / memory.current, or on
+    hybrid hosts the v1 memory cgroup of the same path; None when neither is there."""
+    used = _read_int(scope.path / "memory.current")
+    if used is not None:
+        return _read_int(scope.path / "memory.max"), used
+    root, v1 = cgroup2_root(), _v1_root("memory")
+    if root is None or v1 is None:
+        return None
+    mirror = v1 / scope.path.relative_to(root)
+    used = _read_int(mirror / "memory.usage_in_bytes")
+    if used is None or mirror == v1:
+        return None
+    limit = _read_int(mirror / "memory.limit_in_bytes")
+    return (limit if limit is not None and limit < 1 << 60 else None), used
 
 
 def _limit(directory: Path) -> float | None:
@@ -116,3 +146,14 @@ def scope_tasks(scope: Scope) -> int:
         except OSError:
             continue
     return count
+
+
+def scoped_memory(scope: Scope | None, node: MemorySample) -> MemorySample:
+    """The node's memory figures, or the scope's where its cgroup accounts memory: total is
+    its limit (at most the node's), used what it charges."""
+    found = scope_memory(scope) if scope is not None else None
+    if found is None:
+        return node
+    limit, used = found
+    total = min(limit, node.total_bytes) if limit is not None else node.total_bytes
+    return MemorySample(total, used, round(used / total * 100, 1) if total else 0.0)

@@ -70,14 +70,14 @@ class RecordBuilder:
         """``Name``, ``ComputingPower`` and ``Resource`` (after at least one sample)."""
         facts = self.facts
         sample = self._last
-        cores = float(facts.cores)
+        cores, memory = float(facts.cores), facts.memory_bytes
         if sample is not None and sample.scope is not None:
-            cores = sample.cpu.capacity_cores
+            cores, memory = sample.cpu.capacity_cores, sample.memory.total_bytes
         out: dict[str, Any] = {
             "Name": self.name,
             "ComputingPower": {
                 "CPU": {"cores": round(cores, 3), "MHz": round(facts.mhz, 1)},
-                "Memory": round(facts.memory_bytes / _MIB, 1),
+                "Memory": round(memory / _MIB, 1),
                 "Storage": round(facts.storage_bytes / _GIB, 2),
             },
         }

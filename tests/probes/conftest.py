@@ -103,6 +103,31 @@ def limited_cgroup(cgroup: Path) -> Iterator[tuple[Path, list[Path]]]:
         _empty_cgroup(mirror)
 
 
+@pytest.fixture
+def memory_cgroup(cgroup: Path) -> Iterator[tuple[Path, list[Path]]]:
+    """A cgroup v2 scope limited to 256 MiB: memory.max when the v2 hierarchy has the memory
+    controller, else the v1 memory cgroup of the same path. Yields the scope and the
+    directories a process must join."""
+    from freeoffload.probes._scope import _v1_root
+
+    root = cgroup.parent
+    if "memory" in (root / "cgroup.controllers").read_text().split():
+        (root / "cgroup.subtree_control").write_text("+memory")
+        (cgroup / "memory.max").write_text(str(256 << 20))
+        yield cgroup, [cgroup]
+        return
+    v1 = _v1_root("memory")
+    need(v1 is not None, "needs the memory controller in cgroup v2 or v1")
+    assert v1 is not None
+    mirror = v1 / cgroup.relative_to(root)
+    mirror.mkdir()
+    try:
+        (mirror / "memory.limit_in_bytes").write_text(str(256 << 20))
+        yield cgroup, [cgroup, mirror]
+    finally:
+        _empty_cgroup(mirror)
+
+
 def _empty_cgroup(path: Path) -> None:
     for _ in range(50):
         pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]

@@ -7,11 +7,14 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import need
 from freeoffload.probes import open_collector
 from freeoffload.probes._procfs import _hex_address
+
+from .conftest import join_cgroup
 
 
 def test_procfs_mode_has_the_sample_shape_and_says_why() -> None:
@@ -73,3 +76,34 @@ def test_a_user_without_root_can_list_the_probes(root: None) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("cpu: busy time per CPU")
     assert "tcp_peer_rtt_seconds gauge [seconds] {addr}" in out.stdout
+
+
+HOLD = "import sys, time\nb = bytearray(64 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n" \
+       "print('ready', flush=True)\ntime.sleep(30)\n"
+
+
+@pytest.mark.root
+def test_a_scope_with_a_memory_limit_reports_its_own_memory(
+        root: None, memory_cgroup: tuple[Path, list[Path]]) -> None:
+    from freeoffload.probes import RecordBuilder
+
+    cgroup, joined = memory_cgroup
+    holder = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: join_cgroup(*joined))
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        collector = open_collector("procfs", scope=cgroup)
+        try:
+            sample = collector.sample()
+        finally:
+            collector.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sample.memory.total_bytes == 256 << 20
+    assert 64 << 20 <= sample.memory.used_bytes < 160 << 20
+    builder = RecordBuilder("edge1")
+    builder.add(sample)
+    node = builder.node()
+    assert node["ComputingPower"]["Memory"] == 256.0
+    assert 64 <= node["Resource"]["memory_used"] < 160
