@@ -53,7 +53,7 @@ async def post(url: str, body: bytes, hdrs: dict[str, str]) -> tuple[int, Any]:
         return r.status, await r.json()
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+async def wait_for(predicate: Any, timeout: float = 15.0) -> None:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not await predicate():
