@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(proc.stderr, file=sys.stderr)
         return 1
     print(machine())
-    print(f"iterations: {args.iterations}; baseline: the same C compiled by gcc -O2, native")
+    print(f"iterations: {args.iterations}; times are thread CPU time; baseline: the same C "
+          "compiled by gcc -O2, run natively")
     header = (f"{'workload':<8} {'insns':>6} {'vm ns/run':>10} {'ns/insn':>8} "
               f"{'native ns/run':>13} {'ratio':>7} {'load+verify us':>14}")
     print(header)

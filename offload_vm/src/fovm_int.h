@@ -144,6 +144,9 @@ struct fovm_run {
     uintptr_t stack_top;
     uintptr_t stack_lo; /* lowest address of the current frame */
     int pc;
+    int hot_writable;
+    uintptr_t hot_base; /* the region the last slow-path check found: tried inline next */
+    size_t hot_len;
     unsigned nret;
     struct fovm_region ret[FOVM_MAX_RUN_REGIONS];
     size_t scratch_used;

@@ -132,6 +132,14 @@ int fovm_run_region(struct fovm_run *run, const void *base, size_t len, int writ
     return 0;
 }
 
+static int remember(struct fovm_run *run, const struct fovm_region *r)
+{
+    run->hot_base = r->base;
+    run->hot_len = r->len;
+    run->hot_writable = r->writable;
+    return 1;
+}
+
 /* The slow path of the bounds check: memory helpers returned, then array map values. */
 int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write)
 {
@@ -143,11 +151,11 @@ int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write)
     for (i = 0; i < n; i++)
         if (IN_RANGE(addr, len, run->ret[i].base, run->ret[i].len) &&
             (!write || run->ret[i].writable))
-            return 1;
+            return remember(run, &run->ret[i]);
     for (i = 0; i < vm->nregions; i++)
         if (IN_RANGE(addr, len, vm->regions[i].base, vm->regions[i].len) &&
             (!write || vm->regions[i].writable))
-            return 1;
+            return remember(run, &vm->regions[i]);
     return 0;
 }
 
@@ -190,6 +198,9 @@ int fovm_exec_counted(fovm_vm *vm, void *ctx, size_t ctx_len, uint64_t *r0, uint
     run.stack_lo = run.stack_top - EBPF_STACK_SIZE;
     run.pc = 0;
     run.nret = 0;
+    run.hot_base = 0;
+    run.hot_len = 0;
+    run.hot_writable = 0;
     run.scratch_used = 0;
     zero_frame((uint64_t *)run.stack_lo);
     return fovm_interp(&run, r0, executed);

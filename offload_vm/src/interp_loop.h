@@ -11,14 +11,24 @@
 #define OFF (insn->off)
 #define IMM64 ((uint64_t)(int64_t)insn->imm)
 
+/* The budget is spent per straight-line run: every taken jump, call and exit adds the
+ * instructions since the run began and checks the total, so loops cannot outlive it. */
+#define SPEND()                                                                                   \
+    do {                                                                                          \
+        used += (uint64_t)(insn - blk) + 1;                                                       \
+        if (FOVM_UNLIKELY(used > budget))                                                         \
+            goto out_budget;                                                                      \
+    } while (0)
+#define TAKE(delta)                                                                               \
+    do {                                                                                          \
+        SPEND();                                                                                  \
+        insn += (delta);                                                                          \
+        blk = insn + 1;                                                                           \
+    } while (0)
+
 #if FOVM_THREADED
 #define LBL(name) L_##name:
-#define DISPATCH()                                                                                \
-    do {                                                                                          \
-        if (FOVM_UNLIKELY(left-- == 0))                                                           \
-            goto out_budget;                                                                      \
-        goto *labels[insn->code];                                                                 \
-    } while (0)
+#define DISPATCH() goto *labels[insn->code]
 #define NEXT                                                                                      \
     do {                                                                                          \
         insn++;                                                                                   \
@@ -33,10 +43,13 @@
     }
 #endif
 
-/* Bounds check: the context and the stack inline, the rest in fovm_mem_ok. */
+/* Bounds check: the context, the stack and the last region found inline, the rest in
+ * fovm_mem_ok. */
 #define CHECK(a, n, w)                                                                            \
     do {                                                                                          \
         if (FOVM_UNLIKELY(!IN_RANGE(a, n, ctx_b, ctx_l) && !IN_RANGE(a, n, stk_lo, stk_len) &&    \
+                          !(IN_RANGE(a, n, run->hot_base, run->hot_len) &&                        \
+                            (!(w) || run->hot_writable)) &&                                       \
                           !fovm_mem_ok(run, a, n, w))) {                                          \
             fault_addr = (a);                                                                     \
             fault_len = (n);                                                                      \
@@ -92,10 +105,10 @@
     }
 
 #define JMP_CMP(NAME, T, T32, OP)                                                                 \
-    LBL(NAME##64_IMM) { if ((T)reg[D] OP (T)IMM64) insn += OFF; NEXT; }                           \
-    LBL(NAME##64_REG) { if ((T)reg[D] OP (T)reg[S]) insn += OFF; NEXT; }                          \
-    LBL(NAME##32_IMM) { if ((T32)(uint32_t)reg[D] OP (T32)(uint32_t)IMM) insn += OFF; NEXT; }     \
-    LBL(NAME##32_REG) { if ((T32)(uint32_t)reg[D] OP (T32)(uint32_t)reg[S]) insn += OFF; NEXT; }
+    LBL(NAME##64_IMM) { if ((T)reg[D] OP (T)IMM64) TAKE(OFF); NEXT; }                             \
+    LBL(NAME##64_REG) { if ((T)reg[D] OP (T)reg[S]) TAKE(OFF); NEXT; }                            \
+    LBL(NAME##32_IMM) { if ((T32)(uint32_t)reg[D] OP (T32)(uint32_t)IMM) TAKE(OFF); NEXT; }       \
+    LBL(NAME##32_REG) { if ((T32)(uint32_t)reg[D] OP (T32)(uint32_t)reg[S]) TAKE(OFF); NEXT; }
 
 static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
 {
@@ -103,7 +116,8 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
     const struct ebpf_insn *const base = vm->insns;
     const struct ebpf_insn *insn = base;
     const uint64_t budget = vm->budget;
-    uint64_t left = budget, reg[EBPF_NREGS], fault_addr = 0, fault_len = 0;
+    const struct ebpf_insn *blk = base; /* first instruction of the current straight run */
+    uint64_t used = 0, reg[EBPF_NREGS], fault_addr = 0, fault_len = 0;
     const uint64_t ctx_b = run->ctx, ctx_l = run->ctx_len;
     uint64_t stk_lo = run->stack_lo, stk_len = run->stack_top - run->stack_lo;
     struct fovm_frame frames[FOVM_MAX_CALL_DEPTH];
@@ -136,8 +150,6 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
     DISPATCH();
 #else
     for (;;) {
-        if (FOVM_UNLIKELY(left-- == 0))
-            goto out_budget;
         switch (insn->code) {
 #endif
     ALU_BIN(ADD, +)
@@ -187,6 +199,7 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
     {
         reg[D] = (uint64_t)(uint32_t)insn[0].imm | ((uint64_t)(uint32_t)insn[1].imm << 32);
         insn++;
+        used--; /* two slots, one instruction */
         NEXT;
     }
     LBL(LDXB) LOAD(uint8_t, (uint64_t))
@@ -220,8 +233,8 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
             reg[S] = wide ? old : (uint32_t)old;
         NEXT;
     }
-    LBL(JA) { insn += OFF; NEXT; }
-    LBL(JA32) { insn += IMM; NEXT; }
+    LBL(JA) { TAKE(OFF); NEXT; }
+    LBL(JA32) { TAKE(IMM); NEXT; }
     JMP_CMP(JEQ, uint64_t, uint32_t, ==)
     JMP_CMP(JNE, uint64_t, uint32_t, !=)
     JMP_CMP(JGT, uint64_t, uint32_t, >)
@@ -232,10 +245,10 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
     JMP_CMP(JSGE, int64_t, int32_t, >=)
     JMP_CMP(JSLT, int64_t, int32_t, <)
     JMP_CMP(JSLE, int64_t, int32_t, <=)
-    LBL(JSET64_IMM) { if (reg[D] & IMM64) insn += OFF; NEXT; }
-    LBL(JSET64_REG) { if (reg[D] & reg[S]) insn += OFF; NEXT; }
-    LBL(JSET32_IMM) { if ((uint32_t)reg[D] & (uint32_t)IMM) insn += OFF; NEXT; }
-    LBL(JSET32_REG) { if ((uint32_t)reg[D] & (uint32_t)reg[S]) insn += OFF; NEXT; }
+    LBL(JSET64_IMM) { if (reg[D] & IMM64) TAKE(OFF); NEXT; }
+    LBL(JSET64_REG) { if (reg[D] & reg[S]) TAKE(OFF); NEXT; }
+    LBL(JSET32_IMM) { if ((uint32_t)reg[D] & (uint32_t)IMM) TAKE(OFF); NEXT; }
+    LBL(JSET32_REG) { if ((uint32_t)reg[D] & (uint32_t)reg[S]) TAKE(OFF); NEXT; }
     LBL(CALL)
     {
         if (S == EBPF_PSEUDO_CALL) {
@@ -244,6 +257,7 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
                                   "local calls nest deeper than %u", FOVM_MAX_CALL_DEPTH);
                 goto out;
             }
+            SPEND();
             frames[depth].ret = insn;
             for (i = 0; i < 4; i++)
                 frames[depth].saved[i] = reg[6 + i];
@@ -254,6 +268,7 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
             zero_frame((uint64_t *)(uintptr_t)stk_lo);
             run->stack_lo = (uintptr_t)stk_lo;
             insn += IMM;
+            blk = insn + 1;
             NEXT;
         }
         if ((rc = call_helper(run, &vm->helpers[(int)vm->helper_slot[IMM]], reg,
@@ -275,8 +290,9 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
     }
     LBL(EXIT)
     {
+        SPEND();
         if (depth == 0)
-            goto out;
+            goto out_exit;
         depth--;
         for (i = 0; i < 4; i++)
             reg[6 + i] = frames[depth].saved[i];
@@ -285,6 +301,7 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
         stk_len = run->stack_top - stk_lo;
         run->stack_lo = (uintptr_t)stk_lo;
         insn = frames[depth].ret;
+        blk = insn + 1;
         NEXT;
     }
 #if FOVM_THREADED
@@ -303,15 +320,17 @@ L_INVALID:
 out_budget:
     rc = fovm_fail_at(run->err, FOVM_E_BUDGET, (int)(insn - base),
                       "instruction budget of %U exhausted", budget);
-    left = 0;
-    goto out;
+    used = budget; /* all of it was spent */
+    goto out_exit;
 out_mem:
     rc = fovm_fail_at(run->err, FOVM_E_FAULT, (int)(insn - base),
                       "out-of-bounds %s of %U bytes at 0x%X", fault_write ? "write" : "read",
                       fault_len, fault_addr);
 out:
+    used += (uint64_t)(insn - blk) + 1; /* a fault or helper error ends the run mid-way */
+out_exit:
     if (executed)
-        *executed = budget - left;
+        *executed = used;
     if (!rc && r0)
         *r0 = reg[0];
     return rc;
