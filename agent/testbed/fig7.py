@@ -205,6 +205,12 @@ def _check(run: Fig7) -> None:
             f"center never pushed to dev1; the center saw {EDGE} at most at {seen}% CPU "
             "(the agent's probes must report CPU as a share of the node's cgroup quota; on "
             "this host the cpu controller is cgroup v1: probes/_scope.py cpu_capacity)")
+    # the agents sample over their own windows: allow them two report intervals of lead
+    if run.push_at < crossing - 2.0:
+        raise TestbedError(f"fig7: dev1 got a push at t={run.push_at:.1f}s, before {EDGE} "
+                           f"passed {THRESHOLD:g}% (t={crossing}s)")
+    if (run.push_record or {}).get("action", "fire") != "fire":
+        raise TestbedError(f"fig7: the first push was not a re-offload: {run.push_record}")
     before = {t["served_by"] for t in run.tasks if t["phase"] == "before"}
     after = [t["served_by"] for t in run.tasks if t["phase"] == "after"]
     if before - {EDGE}:
