@@ -2,7 +2,7 @@
  * Driver of bench/vm.py: times each workload of vm_progs.c in our VM (loaded from the clang
  * object) and natively (the same source built with gcc -O2 -DNATIVE), in the same process.
  *
- *   vm_bench PROGS.o ITERATIONS
+ *   vm_bench PROGS.o ITERATIONS [WORKLOAD]
  *
  * Prints one line per workload: name ns_per_run insns_per_run ns_per_insn native_ns_per_run
  * load_verify_us.
@@ -141,7 +141,8 @@ int main(int argc, char **argv)
     }
     fill_candidates(NULL);
     for (i = 0; i < sizeof names / sizeof names[0]; i++)
-        rc |= bench(names[i], obj, len, iters);
+        if (argc < 4 || !strcmp(argv[3], names[i]))
+            rc |= bench(names[i], obj, len, iters);
     free(obj);
     return rc;
 }

@@ -123,21 +123,24 @@ static uint64_t atomic_rmw(uintptr_t addr, int size8, int op, uint64_t v, uint64
     }
 }
 
-int fovm_run_region(struct fovm_run *run, const void *base, size_t len, int writable)
-{
-    struct fovm_region *r = &run->ret[run->nret++ % FOVM_MAX_RUN_REGIONS];
-    r->base = (uintptr_t)base;
-    r->len = len;
-    r->writable = writable;
-    return 0;
-}
-
 static int remember(struct fovm_run *run, const struct fovm_region *r)
 {
     run->hot_base = r->base;
     run->hot_len = r->len;
     run->hot_writable = r->writable;
     return 1;
+}
+
+/* Memory a helper returned: the program may touch it for the rest of the run (the last
+ * FOVM_MAX_RUN_REGIONS of them), and most likely touches it next. */
+int fovm_run_region(struct fovm_run *run, const void *base, size_t len, int writable)
+{
+    struct fovm_region *r = &run->ret[run->nret++ % FOVM_MAX_RUN_REGIONS];
+    r->base = (uintptr_t)base;
+    r->len = len;
+    r->writable = writable;
+    remember(run, r);
+    return 0;
 }
 
 /* The slow path of the bounds check: memory helpers returned, then array map values. */

@@ -98,7 +98,7 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
         run->scratch_used += need;
     } else if (m->info.type == FOVM_MAP_ARRAY) {
         uint32_t idx;
-        fovm_copy(&idx, key, 4);
+        FOVM_MEMCPY(&idx, key, 4);
         if (idx >= m->info.max_entries)
             return 0;
         p = m->data + (size_t)idx * m->vstride;
