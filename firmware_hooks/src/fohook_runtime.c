@@ -183,10 +183,15 @@ static struct fohook_store_header *fohook_map_store(void)
     pthread_mutex_lock(&fohook_reload_lock);
     struct fohook_store_header *h = __atomic_load_n(&fohook_header, __ATOMIC_ACQUIRE);
     if (h == NULL) {
-        if (fohook_store_map_header(fohook_store_dir, 0, &h, NULL) == FOHOOK_OK)
+        fohook_err err = {0, ""};
+        if (fohook_store_map_header(fohook_store_dir, 0, &h, &err) == FOHOOK_OK) {
             __atomic_store_n(&fohook_header, h, __ATOMIC_RELEASE);
-        else
+        } else {
+            if (fohook_header_retry_at == 0) /* the first failure only */
+                fohook_debug("no policy store: %s; connect() calls pass unchanged",
+                             fohook_error(&err));
             __atomic_store_n(&fohook_header_retry_at, now + FOHOOK_RETRY_NS, __ATOMIC_RELEASE);
+        }
     }
     pthread_mutex_unlock(&fohook_reload_lock);
     return h;

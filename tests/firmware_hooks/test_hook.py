@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -173,3 +174,17 @@ def test_every_thread_first_call_sees_the_policy(
     done = freeoffload_run(store, [str(client), "127.0.0.1", str(a.port), "1", "32"])
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"port {b.port}\n" * 32
+
+
+def test_missing_store_is_one_debug_line(
+    tmp_path: Path, hook_lib: Path, servers: Callable[..., BannerServer],
+) -> None:
+    a = servers()
+    client = build_client(tmp_path)
+    env = {"LD_PRELOAD": str(hook_lib), "FREEOFFLOAD_STORE": str(tmp_path / "absent"),
+           "FREEOFFLOAD_HOOK_DEBUG": "1", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([str(client), "127.0.0.1", str(a.port), "3"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0 and done.stdout == f"port {a.port}\n" * 3
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and "no policy store" in lines[0] and "absent" in lines[0]
