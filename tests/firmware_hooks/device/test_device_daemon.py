@@ -294,3 +294,20 @@ def test_sighup_reloads_the_trusted_keys(daemon: Daemon, material: dict[str, Any
     assert daemon.status()["policy"]["version"] == 2
     err = daemon.stop()
     assert "reload refused" in err and "bogus: unknown setting" in err
+
+
+def test_an_empty_replacing_update_clears_the_map(
+        daemon: Daemon, material: dict[str, Any], tmp_path: Path) -> None:
+    rules = [("10.0.0.11:80", "127.0.0.1:8080"), ("10.0.0.12:80", "127.0.0.1:8081")]
+    assert daemon.put("/v1/policy", _package(material, 1))[0] == 200
+    assert daemon.put("/v1/maps/redirects", _update(material, 1, rules))[0] == 200
+    assert len(_store_rows(tmp_path)) == 2
+    code, answer = daemon.put("/v1/maps/redirects", _update(material, 2, []))
+    assert code == 200, answer
+    assert _store_rows(tmp_path) == {}
+    # a non-replacing update adds to what is there
+    code, _ = daemon.put("/v1/maps/redirects", _update(material, 3, rules[:1], replace=False))
+    assert code == 200 and len(_store_rows(tmp_path)) == 1
+    assert daemon.put("/v1/maps/redirects",
+                      _update(material, 4, rules[1:], replace=False))[0] == 200
+    assert len(_store_rows(tmp_path)) == 2
