@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "AgentConfigError",
@@ -46,9 +47,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Location:
-    """Where something stands in a file: 1-based line and column."""
+class Location(NamedTuple):
+    """Where something stands in a file: 1-based line and column (0: the whole file).
+
+    A named tuple rather than a dataclass: loaders make one per YAML value, and this is the
+    cheapest immutable record Python has.
+    """
 
     file: str
     line: int = 0

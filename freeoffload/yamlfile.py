@@ -3,7 +3,8 @@
 ``load_yaml`` returns plain Python data in which mappings are :class:`LocMap` (a ``dict``) and
 sequences are :class:`LocList` (a ``list``); both know their own :class:`Location` and that of
 each key and item, so validators can report ``file:line:col``. Duplicate keys, which PyYAML
-would silently overwrite, are reported as problems. libyaml's C parser is used when present.
+would silently overwrite, are reported as problems. libyaml's C parser is used when present;
+values come out as ``yaml.safe_load`` gives them.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from .errors import ConfigError, Location, Problem
 
 __all__ = ["LocList", "LocMap", "load_yaml", "load_yaml_text", "location_of"]
 
+_CParser: Any
 try:
-    _BaseLoader: type = yaml.CSafeLoader
-except AttributeError:  # PyYAML built without libyaml
-    _BaseLoader = yaml.SafeLoader
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # PyYAML built without libyaml
+    _CParser = None
 
 
 class LocMap(dict):  # type: ignore[type-arg]
@@ -56,52 +58,182 @@ def location_of(value: Any, default: Location) -> Location:
     return loc if isinstance(loc, Location) else default
 
 
-def _make_loader(source: str, problems: list[Problem]) -> type:
-    def mark_loc(mark: Any) -> Location:
-        return Location(source, mark.line + 1, mark.column + 1)
+_PLAIN_RESOLVERS = yaml.resolver.Resolver.yaml_implicit_resolvers
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_NO_KEY = object()
 
-    class Loader(_BaseLoader):  # type: ignore[misc]
-        def construct_loc_map(self, node: yaml.MappingNode) -> LocMap:
-            result = LocMap()
-            result.loc = mark_loc(node.start_mark)
-            result.key_locs = {}
-            result.value_locs = {}
-            self.flatten_mapping(node)
-            for key_node, value_node in node.value:
-                key = self.construct_object(key_node, deep=True)
-                if not isinstance(key, Hashable):
-                    problems.append(Problem(mark_loc(key_node.start_mark), str(key),
-                                            "a mapping key must be a plain value"))
+
+def _parse_events(text: str | bytes) -> Any:
+    """The parser's events: libyaml's C parser when present, else PyYAML's own."""
+    if _CParser is not None:
+        return iter(_CParser(text).get_event, None)  # None once the stream has ended
+    return yaml.parse(text, Loader=yaml.SafeLoader)
+
+
+class _Builder:
+    """Builds LocMap/LocList/scalars straight from parser events.
+
+    Going through PyYAML's composer and constructor costs about seven times the parse itself
+    (a Python resolver call per scalar); here plain scalars are resolved once per distinct text
+    with PyYAML's own rules, so results are the same as ``yaml.safe_load``'s.
+    """
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        self.anchors: dict[str, Any] = {}
+        self.plain_cache: dict[str, Any] = {}
+        self.constructor = yaml.constructor.SafeConstructor()
+        # Open collections: [container, pending key, its location, keys that came by merge].
+        self.stack: list[list[Any]] = []
+        self.root: Any = None
+        self.documents = 0
+
+    def loc(self, mark: Any) -> Location:
+        return Location(self.source, mark.line + 1, mark.column + 1)
+
+    def run(self, events: Any) -> Any:
+        for event in events:
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                self.add(self.scalar(event), event)
+            elif kind is yaml.MappingStartEvent:
+                self.open(LocMap(), event)
+            elif kind is yaml.SequenceStartEvent:
+                self.open(LocList(), event)
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                container, anchor_event = self.stack.pop()[0], None
+                self.add(container, anchor_event, opened=True)
+            elif kind is yaml.AliasEvent:
+                self.alias(event)
+            elif kind is yaml.DocumentStartEvent:
+                self.documents += 1
+                if self.documents == 2:
+                    self.problems.append(Problem(self.loc(event.start_mark), "",
+                                                 "a second YAML document",
+                                                 "a file holds exactly one document"))
+        return self.root
+
+    def open(self, container: Any, event: Any) -> None:
+        container.loc = self.loc(event.start_mark)
+        if isinstance(container, LocMap):
+            container.key_locs = {}
+            container.value_locs = {}
+        else:
+            container.item_locs = []
+        if event.anchor is not None:
+            self.anchors[event.anchor] = container
+        self.stack.append([container, _NO_KEY, None, set()])
+
+    def alias(self, event: Any) -> None:
+        if event.anchor in self.anchors:
+            self.add(self.anchors[event.anchor], event)
+            return
+        self.problems.append(Problem(self.loc(event.start_mark), f"*{event.anchor}",
+                                     "unknown alias", "define the anchor (&name) before use"))
+        self.add(None, event)
+
+    def scalar(self, event: Any) -> Any:
+        text = event.value
+        tag = event.tag
+        if tag is None or tag == "!":
+            if not event.implicit[0]:  # quoted: always a string
+                value: Any = text
+            elif text in self.plain_cache:
+                value = self.plain_cache[text]
+            else:
+                value = self.plain_cache[text] = self.resolve_plain(text)
+        elif tag == _STR:
+            value = text
+        else:
+            value = self.construct(tag, text, event)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = value
+        return value
+
+    def resolve_plain(self, text: str) -> Any:
+        for tag, regexp in _PLAIN_RESOLVERS.get(text[:1], ()):
+            if regexp.match(text):
+                if tag == _MERGE:
+                    return _MergeKey()
+                return self.constructor.construct_object(yaml.ScalarNode(tag, text))
+        return text
+
+    def construct(self, tag: str, text: str, event: Any) -> Any:
+        try:
+            return self.constructor.construct_object(yaml.ScalarNode(tag, text))
+        except yaml.YAMLError as err:
+            self.problems.append(Problem(self.loc(event.start_mark), text,
+                                         f"cannot read as {tag}: {err}"))
+            return text
+
+    def add(self, value: Any, event: Any, opened: bool = False) -> None:
+        loc = value.loc if opened else self.loc(event.start_mark)
+        if not self.stack:
+            self.root = value
+            return
+        frame = self.stack[-1]
+        container = frame[0]
+        if type(container) is LocList:
+            container.append(value)
+            container.item_locs.append(loc)
+        elif frame[1] is _NO_KEY:
+            frame[1], frame[2] = value, loc
+        else:
+            key, key_loc = frame[1], frame[2]
+            frame[1] = _NO_KEY
+            self.put(frame, key, key_loc, value, loc)
+
+    def put(self, frame: list[Any], key: Any, key_loc: Location, value: Any,
+            loc: Location) -> None:
+        container: LocMap = frame[0]
+        merged: set[Any] = frame[3]
+        if isinstance(key, _MergeKey):
+            self.merge(container, merged, value, key_loc)
+            return
+        if not isinstance(key, Hashable) or isinstance(key, (LocMap, LocList)):
+            self.problems.append(Problem(key_loc, str(key), "a mapping key must be a plain value"))
+            return
+        if key in container and key not in merged:
+            first = container.key_locs[key]
+            self.problems.append(Problem(key_loc, str(key), "duplicate key",
+                                         f"first given at line {first.line}"))
+            return
+        merged.discard(key)
+        container[key] = value
+        container.key_locs[key] = key_loc
+        container.value_locs[key] = loc
+
+    def merge(self, container: LocMap, merged: set[Any], value: Any, key_loc: Location) -> None:
+        sources = value if isinstance(value, LocList) else [value]
+        for source in sources:
+            if not isinstance(source, LocMap):
+                self.problems.append(Problem(key_loc, "<<", "a merge key takes a mapping",
+                                             "or a list of mappings"))
+                continue
+            for key, item in source.items():
+                if key in container:  # explicit keys and earlier merges win
                     continue
-                if key in result:
-                    first = result.key_locs[key]
-                    problems.append(Problem(mark_loc(key_node.start_mark), str(key),
-                                            "duplicate key",
-                                            f"first given at line {first.line}"))
-                    continue
-                result[key] = self.construct_object(value_node, deep=True)
-                result.key_locs[key] = mark_loc(key_node.start_mark)
-                result.value_locs[key] = mark_loc(value_node.start_mark)
-            return result
+                container[key] = item
+                container.key_locs[key] = source.key_locs.get(key, key_loc)
+                container.value_locs[key] = source.value_locs.get(key, key_loc)
+                merged.add(key)
 
-        def construct_loc_list(self, node: yaml.SequenceNode) -> LocList:
-            result = LocList(self.construct_object(child, deep=True) for child in node.value)
-            result.loc = mark_loc(node.start_mark)
-            result.item_locs = [mark_loc(child.start_mark) for child in node.value]
-            return result
 
-    Loader.add_constructor("tag:yaml.org,2002:map", Loader.construct_loc_map)
-    Loader.add_constructor("tag:yaml.org,2002:seq", Loader.construct_loc_list)
-    return Loader
+class _MergeKey:
+    """The plain key ``<<``: merge the value's mapping(s) into this one."""
+
+    def __hash__(self) -> int:
+        return id(self)
 
 
 def load_yaml_text(text: str | bytes, source: str,
                    error: type[ConfigError] = ConfigError) -> Any:
     """Parse YAML ``text``; ``source`` names it in errors. Raises ``error`` with every problem."""
     problems: list[Problem] = []
-    loader_cls = _make_loader(source, problems)
     try:
-        data = yaml.load(text, Loader=loader_cls)  # noqa: S506 - a SafeLoader subclass
+        data = _Builder(source, problems).run(_parse_events(text))
     except yaml.MarkedYAMLError as err:
         mark: Any | None = err.problem_mark or err.context_mark
         loc = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)

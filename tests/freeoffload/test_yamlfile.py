@@ -39,3 +39,37 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_yaml(missing)
     assert str(info.value).startswith(f"{missing}: cannot read file")
+
+
+SAME_AS_SAFE_LOAD = [
+    "a: yes\nb: No\nc: ~\nd: 0x1F\ne: 1_000\nf: 1e3\ng: .inf\nh: 2024-01-02\ni: '12'\n",
+    "base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\nlist: [*b, *b]\n",
+    "m:\n  y: 3\n  <<: [{y: 1, z: 2}, {z: 9, w: 4}]\n",
+    "s: !!str 12\nf: !!float 3\nseq:\n- - 1\n  - 2\n- {}\n- []\n",
+    "text: |\n  two\n  lines\nfolded: >\n  one\n  line\n",
+    "- 1\n- -2.5\n- +3\n- 0o17\n- null\n- ''\n",
+]
+
+
+@pytest.mark.parametrize("text", SAME_AS_SAFE_LOAD)
+def test_values_are_those_safe_load_gives(text: str) -> None:
+    import yaml
+
+    assert load_yaml_text(text, "same.yaml") == yaml.safe_load(text)
+
+
+def test_merged_keys_keep_their_origin_and_explicit_keys_win() -> None:
+    data = load_yaml_text("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  y: 3\n", "m.yaml")
+    assert data["d"] == {"x": 1, "y": 3}
+    assert data["d"].value_loc("x") == Location("m.yaml", 1, 14)
+    assert data["d"].value_loc("y") == Location("m.yaml", 4, 6)
+
+
+def test_unknown_alias_and_second_document_are_problems() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_yaml_text("a: 1\n---\nb: 2\n", "two.yaml")
+    assert "two.yaml:2:1: a second YAML document" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_yaml_text("a: 1\nb: *nope\n", "alias.yaml")
+    assert str(info.value) == (
+        "alias.yaml:2:4: *nope: unknown alias; define the anchor (&name) before use")
