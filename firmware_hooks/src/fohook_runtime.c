@@ -242,12 +242,14 @@ int fohook_runtime_connect(int fd, const struct sockaddr *addr, socklen_t len)
     struct sockaddr_storage out;
     socklen_t outlen = 0;
     int rewritten = 0;
-    if (addr != NULL && len >= sizeof(sa_family_t) &&
-        (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
-        fohook_check_store();
-        struct fohook_slot *slot;
-        if (__atomic_load_n(&fohook_current, __ATOMIC_ACQUIRE) != NULL &&
-            (slot = fohook_slot()) != NULL && slot->hazard == NULL) { /* NULL: not nested */
+    /* the address is read only when a policy is installed: without one, even a bad
+     * pointer reaches the kernel (EFAULT) exactly as the program passed it */
+    fohook_check_store();
+    struct fohook_slot *slot;
+    if (__atomic_load_n(&fohook_current, __ATOMIC_ACQUIRE) != NULL && addr != NULL &&
+        len >= sizeof(sa_family_t) && (addr->sa_family == AF_INET ||
+                                      addr->sa_family == AF_INET6)) {
+        if ((slot = fohook_slot()) != NULL && slot->hazard == NULL) { /* NULL: not nested */
             struct fohook_policy *p;
             do {
                 p = __atomic_load_n(&fohook_current, __ATOMIC_SEQ_CST);
