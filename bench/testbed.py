@@ -2,6 +2,9 @@
 
     sudo .venv/bin/python bench/testbed.py [--size full|reduced|tiny] [--out DIR]
 
+With ``--relay`` it measures the delay stage instead: ping RTT against the file's latency (the
+baseline), TCP throughput against the file's bandwidth, and fo-relay's CPU per MB moved.
+
 Runs Local (dev1 itself, the baseline), Greedy (a random capable node) and FreeOffload (the
 selection policy in dev1's hook) for every N of the size, and prints mean and p95 completion
 time per strategy and N, the same over all tasks, and the ratios FreeOffload/Local and
@@ -20,7 +23,8 @@ import time
 from pathlib import Path
 
 from freeoffload.agent.testbed import bed, load_plan
-from freeoffload.agent.testbed.cgroups import find_cgroups
+from freeoffload.agent.testbed.cgroups import Cgroups, find_cgroups
+from freeoffload.agent.testbed.config import Plan
 from freeoffload.agent.testbed.fig9 import STRATEGIES, Fig9Result, run_fig9
 
 
@@ -66,10 +70,66 @@ def report(results: list[Fig9Result], seconds: float) -> str:
     return "\n".join(lines)
 
 
+_SINK = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5202)); s.listen(1); print("listening", flush=True)
+c, _ = s.accept(); n = 0; t0 = None
+while (d := c.recv(1 << 16)):
+    t0 = t0 or time.monotonic(); n += len(d)
+print(n, time.monotonic() - t0)
+"""
+_SOURCE = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], 5202)); buf = b"x" * 65536
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end: c.sendall(buf)
+c.close()
+"""
+
+
+def _ns(plan: Plan, node: str) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{plan.node(node).netns}"]
+
+
+def relay_report(plan: Plan, cgroups: Cgroups) -> str:
+    """Ping RTT against the file's latency, and TCP throughput and fo-relay CPU per MB."""
+    import re
+    import subprocess
+
+    lines = [f"{'pair':16} {'file RTT ms':>11} {'ping median ms':>15} {'ratio':>6}"]
+    for src, dst in (("dev1", "edge1"), ("dev1", "edge3"), ("edge1", "cloud")):
+        want = plan.delay_ms[(src, dst)] + plan.delay_ms[(dst, src)]
+        ip = plan.node(dst).ip
+        subprocess.run([*_ns(plan, src), "ping", "-c", "1", ip], capture_output=True)
+        out = subprocess.run([*_ns(plan, src), "ping", "-c", "20", "-i", "0.05", ip],
+                             capture_output=True, text=True).stdout
+        got = statistics.median(float(x) for x in re.findall(r"time=([\d.]+)", out))
+        lines.append(f"{src + '->' + dst:16} {want:>11.2f} {got:>15.2f} {got / want:>6.2f}")
+    lines += ["", f"{'pair':16} {'file Mbit/s':>11} {'TCP Mbit/s':>11} {'relay CPU ms/MB':>16}"]
+    for src, dst in (("dev1", "edge1"), ("edge1", "edge3")):
+        ip = plan.node(dst).ip
+        sink = subprocess.Popen([*_ns(plan, dst), sys.executable, "-c", _SINK, ip],
+                                stdout=subprocess.PIPE, text=True)
+        assert sink.stdout is not None
+        sink.stdout.readline()
+        before = cgroups.usage_usec("hub")
+        subprocess.run([*_ns(plan, src), sys.executable, "-c", _SOURCE, ip, "3"], check=True)
+        size, secs = (float(x) for x in sink.stdout.readline().split())
+        sink.wait()
+        relay_ms = (cgroups.usage_usec("hub") - before) / 1000
+        mbit = plan.bandwidth_mbit[(src, dst)]
+        lines.append(f"{src + '->' + dst:16} {mbit:>11.0f} {size * 8 / secs / 1e6:>11.1f} "
+                     f"{relay_ms / (size / 1e6):>16.2f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=("tiny", "reduced", "full"), default="full")
     parser.add_argument("--out", default="out/bench", help="CSV and PNG (default: out/bench)")
+    parser.add_argument("--relay", action="store_true",
+                        help="instead: the delay stage's RTT, throughput and CPU cost")
     args = parser.parse_args(argv)
     plan = load_plan()
     made_here = not bed.status(plan.prefix).is_up
@@ -77,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         bed.up(plan)
     started = time.monotonic()
     try:
+        if args.relay:
+            print(f"machine: {machine()}\n")
+            print(relay_report(plan, find_cgroups(plan.prefix)))
+            return 0
         results = run_fig9(plan, find_cgroups(plan.prefix), args.size, Path(args.out),
                            bed.STATE_DIR)
     finally:

@@ -95,6 +95,10 @@ def test_bench_smoke(testbed: tuple[Plan, Cgroups], tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "FreeOffload/Local" in result.stdout and "FreeOffload/Greedy" in result.stdout
     assert "machine:" in result.stdout
+    relay = subprocess.run([sys.executable, str(bench), "--relay"], capture_output=True,
+                           text=True, timeout=300)
+    assert relay.returncode == 0, relay.stderr[-2000:]
+    assert "relay CPU ms/MB" in relay.stdout and "dev1->edge1" in relay.stdout
     assert bed.status().is_up  # it used the testbed that was up and left it up
 
 
