@@ -7,7 +7,8 @@
  * Prints one line per workload: name ns_per_run insns_per_run ns_per_insn native_ns_per_run
  * load_verify_us.
  */
-#define _POSIX_C_SOURCE 199309L
+#define _POSIX_C_SOURCE 200112L
+#define _ISOC11_SOURCE
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,10 @@ static double native_ns(const char *name, void *ctx, long iters)
 
 static int bench(const char *name, const unsigned char *obj, size_t len, long iters)
 {
+    /* policy_shared: the policy with its candidates in shared storage, as the hook runs it */
+    int shared = !strcmp(name, "policy_shared");
+    const char *section = shared ? "policy" : name;
+    void *storage = NULL;
     unsigned char ctx[64];
     struct policy_ctx pctx = {0x2, 0, 0, 0};
     void *c = ctx;
@@ -95,19 +100,31 @@ static int bench(const char *name, const unsigned char *obj, size_t len, long it
     long i, loads = 200;
     for (i = 0; i < (long)sizeof ctx; i++)
         ctx[i] = (unsigned char)(i * 7 + 1);
-    if (!strcmp(name, "policy")) {
+    if (!strcmp(section, "policy")) {
         c = &pctx;
         clen = sizeof pctx;
     }
     t0 = now_ns();
     for (i = 0; i < loads; i++) {
-        if (fovm_load_elf(vm, obj, len, name, &err) != FOVM_OK) {
+        if (fovm_load_elf(vm, obj, len, section, &err) != FOVM_OK) {
             fprintf(stderr, "%s: %s\n", name, err.msg);
             return 1;
         }
     }
     load_ns = (now_ns() - t0) / (double)loads;
     fill_candidates(vm);
+    if (shared) {
+        fovm_map *m = fovm_map_find(vm, "candidates");
+        fovm_map_info info;
+        size_t size;
+        fovm_map_get_info(m, &info);
+        size = fovm_map_storage_size(&info);
+        storage = aligned_alloc(64, (size + 63) / 64 * 64);
+        if (!storage || fovm_map_attach_storage(m, storage, size, 1, &err) != FOVM_OK) {
+            fprintf(stderr, "%s: %s\n", name, err.msg);
+            return 1;
+        }
+    }
     if (fovm_exec_counted(vm, c, clen, &r0, &executed, &err) != FOVM_OK) {
         fprintf(stderr, "%s: %s\n", name, err.msg);
         return 1;
@@ -125,12 +142,13 @@ static int bench(const char *name, const unsigned char *obj, size_t len, long it
     printf("%s %.1f %llu %.2f %.1f %.1f\n", name, vm_ns, (unsigned long long)executed,
            vm_ns / (double)(executed ? executed : 1), nat, load_ns / 1000.0);
     fovm_destroy(vm);
+    free(storage);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    static const char *names[] = {"empty", "sum", "hash", "policy"};
+    static const char *names[] = {"empty", "sum", "hash", "policy", "policy_shared"};
     size_t len, i;
     unsigned char *obj = argc > 2 ? slurp(argv[1], &len) : NULL;
     long iters = argc > 2 ? atol(argv[2]) : 0;

@@ -95,7 +95,8 @@ static int h_prandom(struct fovm_run *run, const uint64_t *a, uint64_t *ret)
     return 0;
 }
 
-/* trace_printk(fmt, fmt_size, a, b, c): %d %i %u %x %ld %lu %lx %lld %llu %llx %p %s? no: %%. */
+/* trace_printk(fmt, fmt_size, a, b, c): %d %i %u %x %p with l/ll/h modifiers, and %%.
+ * Returns the length of the line, 0 when no trace function is set. */
 static int h_trace(struct fovm_run *run, const uint64_t *a, uint64_t *ret)
 {
     char out[256];
@@ -104,6 +105,10 @@ static int h_trace(struct fovm_run *run, const uint64_t *a, uint64_t *ret)
     size_t len = 0;
     if (n == 0 || !fovm_mem_ok(run, a[0], n, 0))
         return bad_ptr(run, "format", a[0], n);
+    if (!run->vm->trace) { /* nobody listens: skip the formatting (policies trace per call) */
+        *ret = 0;
+        return 0;
+    }
     for (i = 0; i < n && f[i] && len + 24 < sizeof out; i++) {
         char c;
         if (f[i] != '%' || i + 1 >= n) {

@@ -1,9 +1,17 @@
-/* Small freestanding utilities: error formatting and byte copies (no libc needed). */
+/* Small utilities: error formatting and byte copies. Hosted builds use string.h; freestanding
+ * builds (firmware) use plain loops, so the core needs no libc there. */
 #include "fovm_int.h"
 
+#if __STDC_HOSTED__
+#include <string.h>
+
+void fovm_copy(void *dst, const void *src, size_t n) { memcpy(dst, src, n); }
+void fovm_zero(void *dst, size_t n) { memset(dst, 0, n); }
+int fovm_equal(const void *a, const void *b, size_t n) { return memcmp(a, b, n) == 0; }
+#else
 void fovm_copy(void *dst, const void *src, size_t n)
 {
-    uint8_t *d = (uint8_t *)dst;
+    volatile uint8_t *d = (volatile uint8_t *)dst; /* volatile: no call to memcpy */
     const uint8_t *s = (const uint8_t *)src;
     while (n--)
         *d++ = *s++;
@@ -24,6 +32,7 @@ int fovm_equal(const void *a, const void *b, size_t n)
             return 0;
     return 1;
 }
+#endif
 
 size_t fovm_strlen(const char *s)
 {

@@ -19,8 +19,8 @@ def test_bench_smoke() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "vm.py"), "--iterations", "5"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[4:8]}
-    assert set(rows) == {"empty", "sum", "hash", "policy"}
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[4:9]}
+    assert set(rows) == {"empty", "sum", "hash", "policy", "policy_shared"}
     assert int(rows["sum"][1]) > 3000  # the loop ran in the VM, not folded away
     assert "kernel" in proc.stdout.splitlines()[0]
     assert "ns per executed instruction" in proc.stdout
