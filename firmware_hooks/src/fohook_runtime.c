@@ -73,6 +73,10 @@ static struct fohook_slot *fohook_slot(void)
             return &fohook_slots[i];
         }
     }
+    static int told;
+    if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+        fohook_debug("more than %d threads call connect(): the others' calls pass unchanged",
+                     FOHOOK_SLOTS);
     return NULL;
 }
 
