@@ -119,7 +119,14 @@ class Agent:
 
     async def select(self, task: Task, requester: str, scope: str = "any",
                      explain: bool = False) -> Answer:
-        """Answer a query: this agent's view, then other groups' centers, then the cloud."""
+        """Answer a query: this agent's view, then other groups' centers, then the cloud.
+
+        A member passes the query to its center, which sees the whole group.
+        """
+        if self.cfg.role == "member" and self.center:
+            got = await self._query(self.center, task, requester or self.cfg.node, scope)
+            if got is not None:  # else the center is unreachable: answer from our own view
+                return self._count(self._answer(got, "", self.center))
         crmap = self.store.snapshot()
         local = self.select_local(crmap, task, requester, explain)
         if self.cfg.role == "cloud" or (local.node is not None and local.level == "group"):
@@ -145,20 +152,35 @@ class Agent:
         return min(found, key=lambda a: (a.latency_ms if a.latency_ms is not None
                                          else float("inf"), a.node or ""))
 
-    async def _ask(self, address: str, task: Task, requester: str, scope: str,
-                   level: str) -> Answer | None:
+    async def _query(self, address: str, task: Task, requester: str,
+                     scope: str) -> dict[str, Any] | None:
+        """Another agent's answer (JSON), or None when it cannot be had."""
         doc = {"task": _task_doc(task), "from": requester, "scope": scope}
         try:
             got = await self.peer.json("POST", address, "/v1/select", doc)
         except AgentError as err:
             event(log, "select.peer_failed", logging.WARNING, peer=address, error=str(err))
             return None
-        if not isinstance(got, dict) or not got.get("node"):
+        return got if isinstance(got, dict) else None
+
+    async def _ask(self, address: str, task: Task, requester: str, scope: str,
+                   level: str) -> Answer | None:
+        got = await self._query(address, task, requester, scope)
+        if got is None or not got.get("node"):
             return None
+        return self._answer(got, level, address)
+
+    @staticmethod
+    def _answer(got: dict[str, Any], level: str, address: str) -> Answer:
+        """An Answer from a peer's JSON; ``level`` is where it sits for the asker."""
+        if not got.get("node"):
+            return Answer(None, "", str(got.get("rule", "")), "none", None,
+                          str(got.get("answered_by", address)))
         answered_level = str(got.get("level", level))
+        if level == "cloud" and answered_level == "group":
+            answered_level = "cloud"  # the cloud found it: not an answer of the asking group
         return Answer(str(got["node"]), str(got.get("address", "")), str(got.get("rule", "")),
-                      level if level == "other-group" or answered_level == "group"
-                      else answered_level,
+                      level if level == "other-group" else answered_level,
                       got.get("latency_ms"), str(got.get("answered_by", address)))
 
     # -- ingest -----------------------------------------------------------------------------

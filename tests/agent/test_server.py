@@ -107,6 +107,10 @@ def test_members_report_center_merges_and_answers_in_group() -> None:
             assert status == 200, answer
             assert answer["level"] == "group" and answer["node"] in ("g1c", "g1m1", "g1m2")
             assert answer["rule"] == "sensitive-urgent" and answer["answered_by"] == "g1c"
+            # a member passes queries to its center, which sees the whole group
+            status, forwarded = await post(f"http://{cfgs[1].address}/v1/select", body, hdr)
+            assert status == 200 and forwarded["answered_by"] == "g1c"
+            assert forwarded["node"] == answer["node"] and forwarded["level"] == "group"
 
     asyncio.run(run())
 
