@@ -158,6 +158,12 @@ static void *fohook_dlopen_hook(const char *file, int mode)
     return handle;
 }
 
+/* A fork() while another thread walked leaves the child's lock held by no one. */
+static void fohook_preload_after_fork(void)
+{
+    pthread_mutex_init(&fohook_walk_lock, NULL);
+}
+
 __attribute__((constructor)) static void fohook_preload_init(void)
 {
     const char *debug = getenv("FREEOFFLOAD_HOOK_DEBUG");
@@ -167,5 +173,6 @@ __attribute__((constructor)) static void fohook_preload_init(void)
         fohook_debug("cannot find the real connect() or dlopen(): not hooking");
         return;
     }
+    pthread_atfork(NULL, NULL, fohook_preload_after_fork);
     fohook_walk();
 }
