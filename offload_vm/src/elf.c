@@ -43,7 +43,9 @@ static int check_sections(struct fovm_elf *e)
     for (i = 0; i < e->nsec; i++) {
         const char *name = fovm_elf_secname(e, i);
         const struct fovm_shdr *s = &e->sec[i];
-        if (s->type == SHT_SYMTAB) {
+        if (s->type == SHT_NOBITS) {
+            continue; /* no bytes in the file: only .bss may be one */
+        } else if (s->type == SHT_SYMTAB) {
             e->symtab = i;
             e->strtab = s->link;
         } else if (fovm_streq(name, ".text")) {
@@ -92,9 +94,12 @@ int fovm_elf_open(struct fovm_elf *e, const void *data, size_t len, fovm_error *
 
 static const char *str_in(const struct fovm_elf *e, uint32_t sec, uint32_t off)
 {
-    const struct fovm_shdr *s = &e->sec[sec];
+    const struct fovm_shdr *s;
     uint64_t i;
-    if (sec >= e->nsec || off >= s->size)
+    if (sec >= e->nsec)
+        return "";
+    s = &e->sec[sec];
+    if (s->type == SHT_NOBITS || off >= s->size)
         return "";
     for (i = off; i < s->size; i++)
         if (!e->data[s->offset + i])
@@ -112,7 +117,7 @@ uint32_t fovm_elf_nsyms(const struct fovm_elf *e) { return (uint32_t)(e->sec[e->
 int fovm_elf_sym(const struct fovm_elf *e, uint32_t i, struct fovm_sym *s)
 {
     const uint8_t *p;
-    if (i >= fovm_elf_nsyms(e))
+    if (i >= fovm_elf_nsyms(e) || !e->symtab)
         return fovm_fail(e->err, FOVM_E_ELF, -1, "symbol %u does not exist", i);
     p = e->data + e->sec[e->symtab].offset + (uint64_t)i * 24;
     s->name = rd32(p);
