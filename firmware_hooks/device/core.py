@@ -224,8 +224,12 @@ class Device:
         for info in current.maps if current else ():
             if info.name.startswith("."):
                 continue
+            try:
+                rows: int | None = len(self.store.map_items(info.name))
+            except HookError:  # another writer replaced the policy under us
+                rows = None
             maps[info.name] = {"version": self.state.map_versions.get(info.name, 0),
-                               "rows": len(self.store.map_items(info.name)),
+                               "rows": rows,
                                "type": info.type, "key_size": info.key_size,
                                "value_size": info.value_size,
                                "max_entries": info.max_entries}

@@ -82,7 +82,12 @@ async def _put_map(request: web.Request) -> web.Response:
 
 
 async def _status(request: web.Request) -> web.Response:
-    return web.json_response(await asyncio.to_thread(request.app[_DEVICE].status))
+    async with request.app[_LOCK]:  # not halfway through a push or a reload
+        try:
+            answer = await asyncio.to_thread(request.app[_DEVICE].status)
+        except FreeOffloadError as err:
+            return _error(500, f"the device cannot read its store: {err}")
+    return web.json_response(answer)
 
 
 _API = "PUT /v1/policy, PUT /v1/maps/{map} or GET /v1/status"
