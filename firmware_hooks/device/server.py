@@ -27,6 +27,7 @@ from .core import Device, RefusedError
 __all__ = ["make_app", "serve"]
 
 _HARD_CAP = 64 << 20
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _DEVICE: web.AppKey[Device] = web.AppKey("device", Device)
 _LOCK: web.AppKey[asyncio.Lock] = web.AppKey("lock", asyncio.Lock)
 
@@ -100,9 +101,22 @@ async def _not_in_api(request: web.Request) -> web.Response:
     return _error(404, f"{request.path} is not part of the device API; use {_API}")
 
 
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Whatever goes wrong, the answer is JSON (and the traceback goes to stderr)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as err:
+        traceback.print_exc()
+        return _error(500, f"the device failed: {type(err).__name__}: {err}")
+
+
 def make_app(device: Device) -> web.Application:
     # aiohttp's own cap; the configured limit (which a reload may change) is checked above
-    app = web.Application(client_max_size=max(_HARD_CAP, device.config.max_body_bytes))
+    app = web.Application(client_max_size=max(_HARD_CAP, device.config.max_body_bytes),
+                          middlewares=[_json_errors])
     app[_DEVICE] = device
     app[_LOCK] = asyncio.Lock()
     app.router.add_put("/v1/policy", _put_policy)
