@@ -189,6 +189,7 @@ class VM:
         self._budget = 0
         self.budget = budget if budget is not None else 1_000_000
         self._trace_handle: Any = None
+        self._maps_cache: tuple[int, dict[str, Map]] | None = None
 
     def __enter__(self) -> VM:
         return self
@@ -268,13 +269,18 @@ class VM:
 
     @property
     def maps(self) -> dict[str, Map]:
-        """The program's maps by name."""
+        """The program's maps by name (in creation order: raw programs use the index)."""
         handle = self._handle()
+        count = int(lib.fovm_map_count(handle))
+        cached = self._maps_cache
+        if cached is not None and cached[0] == self._generation and len(cached[1]) == count:
+            return dict(cached[1])
         out = {}
-        for i in range(lib.fovm_map_count(handle)):
+        for i in range(count):
             m = Map(self, lib.fovm_map_at(handle, i), self._generation)
             out[m.name] = m
-        return out
+        self._maps_cache = (self._generation, out)
+        return dict(out)
 
     def run_counted(self, ctx: bytes | bytearray | None = None) -> tuple[int, int]:
         """Run the program; (r0, instructions executed). A bytearray sees the writes."""
