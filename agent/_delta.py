@@ -34,7 +34,7 @@ class DeltaCache:
     """Node -> (static part as text, the node from the last fully validated report)."""
 
     def __init__(self) -> None:
-        self.known: dict[str, tuple[dict[str, Any], Node]] = {}
+        self.known: dict[str, tuple[dict[str, Any], Node, str]] = {}  # static, node, agent
 
     @staticmethod
     def _static(record: dict[str, Any]) -> dict[str, Any]:
@@ -49,12 +49,18 @@ class DeltaCache:
     def remember(self, body: bytes, node: Node) -> None:
         """After the full path accepted ``body``: remember its static part."""
         try:
-            record = json.loads(body)["Node"]
-        except (ValueError, KeyError, TypeError):
+            doc = json.loads(body)
+            record, agent = doc["Node"], str(doc.get("Agent", ""))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return  # YAML bodies always take the full path
         if len(self.known) >= MAX_ENTRIES:
             self.known.clear()
-        self.known[node.name] = (self._static(record), node)
+        self.known[node.name] = (self._static(record), node, agent)
+
+    def agent(self, name: str) -> str:
+        """The agent address the node's last accepted report gave ("" if none)."""
+        known = self.known.get(name)
+        return known[2] if known else ""
 
     def parse(self, body: bytes) -> tuple[Node, list[Edge]] | None:
         """The report when it passes the fast checks, else None (take the full path)."""
@@ -62,13 +68,14 @@ class DeltaCache:
             doc = json.loads(body)
         except ValueError:
             return None
-        if type(doc) is not dict or not doc.keys() <= {"Node", "Links"}:
+        if type(doc) is not dict or not doc.keys() <= {"Node", "Links", "Agent"}:
             return None
         record = doc.get("Node")
         if type(record) is not dict or type(record.get("Name")) is not str:
             return None
         known = self.known.get(record["Name"])
-        if known is None or not self._same_static(record, known[0]):
+        if known is None or not self._same_static(record, known[0]) \
+                or doc.get("Agent", "") != known[2]:
             return None
         base = known[1]
         resource = self._resource(record.get("Resource", {}), base)

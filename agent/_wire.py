@@ -1,11 +1,11 @@
 """What agents send each other: node reports and group summaries, with the CR-map's field names.
 
-A report (``POST /v1/report``) is JSON (or YAML) ``{"Node": {...}, "Links": [...]}``: one
-node record exactly as in a CR-map file and the links it measured (one end is the reporter). A
-summary (``POST /v1/summary``, center -> cloud) is ``{"Group": NAME, "Center": NODE,
-"nodes": [...], "edges": [...]}``. Node records are validated by ``freeoffload.topology``'s
-own loader, so a report accepts exactly what a CR-map file does; errors name the body's line
-and column.
+A report (``POST /v1/report``) is JSON (or YAML) ``{"Node": {...}, "Links": [...], "Agent":
+HOST:PORT}``: one node record exactly as in a CR-map file, the links it measured (one end is the
+reporter) and where its agent serves the atomic tasks. A summary (``POST /v1/summary``,
+center -> cloud) is ``{"Group": NAME, "Center": NODE, "Agent": HOST:PORT, "nodes": [...],
+"edges": [...]}``. Node records are validated by ``freeoffload.topology``'s own loader, so a
+report accepts exactly what a CR-map file does; errors name the body's line and column.
 """
 
 from __future__ import annotations
@@ -160,10 +160,13 @@ def parse_report(body: bytes, source: str) -> tuple[Node, list[Edge]]:
 
 
 def _parse_report(data: LocMap, source: str) -> tuple[Node, list[Edge]]:
-    unknown = sorted(set(map(str, data)) - {"Node", "Links"})
+    unknown = sorted(set(map(str, data)) - {"Node", "Links", "Agent"})
     if unknown or "Node" not in data:
         what = f"unknown field {unknown[0]!r}" if unknown else "missing field 'Node'"
-        raise ReportError(400, f"{data.loc}: {what}; a report has 'Node' and 'Links'")
+        raise ReportError(400, f"{data.loc}: {what}; a report has 'Node', 'Links' and "
+                               "'Agent'")
+    agent_problems = Checker(data, source)
+    agent_problems.address("Agent")
     node_data = data["Node"]
     if not isinstance(node_data, LocMap):
         raise ReportError(400, f"{data.value_loc('Node')}: Node: expected a node record")
@@ -172,7 +175,7 @@ def _parse_report(data: LocMap, source: str) -> tuple[Node, list[Edge]]:
     if len(nodes) != 1:
         raise ReportError(400, f"{data.value_loc('Node')}: Node: {_STUB_NAME!r} is reserved")
     node = next(iter(nodes.values()))
-    problems: list[Problem] = []
+    problems: list[Problem] = agent_problems.problems
     links = _edges(data.get("Links", _loc_list([], data.loc)), data.value_loc("Links"),
                    source, problems)
     for edge in links:
@@ -191,6 +194,7 @@ def parse_summary(body: bytes, source: str) -> tuple[str, str, list[Node], list[
     chk = Checker(data, source)
     group = chk.string("Group", "", required=True)
     center = chk.string("Center", "", required=True)
+    chk.address("Agent")
     items = data.get("nodes", _loc_list([], data.loc))
     chk._seen.update({"nodes", "edges"})
     problems = chk.finish()
@@ -237,9 +241,13 @@ def edge_record(edge: Edge) -> dict[str, Any]:
             "BandWidth": round(edge.bandwidth_mbit, 3), "Latency": round(edge.latency_ms, 3)}
 
 
-def report_body(node: Node, links: Iterable[Edge]) -> bytes:
-    return json.dumps({"Node": node_record(node),
-                       "Links": [edge_record(e) for e in links]}).encode()
+def report_body(node: Node, links: Iterable[Edge], agent: str = "") -> bytes:
+    """A report; ``agent`` is the reporting agent's host:port (where its atomic tasks are
+    served, when the node's ``Address`` names another service)."""
+    doc: dict[str, Any] = {"Node": node_record(node), "Links": [edge_record(e) for e in links]}
+    if agent:
+        doc["Agent"] = agent
+    return json.dumps(doc).encode()
 
 
 def report_body_of(record: dict[str, Any], links: list[dict[str, Any]]) -> bytes:
@@ -250,5 +258,9 @@ def map_document(nodes: Iterable[Node], edges: Iterable[Edge]) -> dict[str, Any]
     return {"nodes": [node_record(n) for n in nodes], "edges": [edge_record(e) for e in edges]}
 
 
-def summary_body(group: str, center: str, nodes: Iterable[Node], edges: Iterable[Edge]) -> bytes:
-    return json.dumps({"Group": group, "Center": center, **map_document(nodes, edges)}).encode()
+def summary_body(group: str, center: str, nodes: Iterable[Node], edges: Iterable[Edge],
+                 agent: str = "") -> bytes:
+    doc = {"Group": group, "Center": center, **map_document(nodes, edges)}
+    if agent:
+        doc["Agent"] = agent
+    return json.dumps(doc).encode()

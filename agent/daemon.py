@@ -127,7 +127,7 @@ class Daemon:
     async def _report(self, center: str) -> bool:
         node = self.local.sample()
         self.agent.store.put_local(node)  # a member keeps its own record whatever happens
-        body = report_body(node, self.local.links.values())
+        body = report_body(node, self.local.links.values(), self.cfg.address)
         try:
             status, answer = await self.agent.peer.call(
                 "POST", center, "/v1/report", body, {"Content-Type": "application/json"})
@@ -160,7 +160,8 @@ class Daemon:
     async def _send_summary(self) -> None:
         crmap = self.agent.store.crmap(self.cfg.group)
         nodes = [n for n in crmap.nodes.values() if n.group == self.cfg.group]
-        body = summary_body(self.cfg.group, self.cfg.node, nodes, crmap.edges)
+        body = summary_body(self.cfg.group, self.cfg.node, nodes, crmap.edges,
+                            self.cfg.address)
         try:
             status, answer = await self.agent.peer.call(
                 "POST", self.agent.cloud, "/v1/summary", body,

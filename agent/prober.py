@@ -66,7 +66,8 @@ async def probe_group(agent: Agent, parallel: int = 16) -> int:
     async def one(node: Node) -> bool:
         async with gate:
             try:
-                found = await probe_node(agent, node.name, node.address, node.group)
+                found = await probe_node(agent, node.name,
+                                         agent.store.agent_address(node.name), node.group)
             except AgentError as err:
                 event(log, "probe.failed", logging.WARNING, node=node.name, error=str(err))
                 return False

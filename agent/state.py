@@ -13,6 +13,7 @@ so that measurement noise does not make every query recompute shortest paths.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -62,6 +63,7 @@ class Store:
         self.links: dict[tuple[str, str], Edge] = {}
         self.measured: dict[str, dict[str, float]] = {}  # prober: name -> Type -> ms
         self.delta = DeltaCache()
+        self.agents: dict[str, str] = {}  # center name -> its agent address (summaries)
         self.centers: dict[str, str] = {}  # group -> its center's node name (the cloud's view)
         self.version = 0
         self.live = CRMap(source="<agent>")
@@ -90,6 +92,9 @@ class Store:
     def apply_summary(self, body: bytes, source: str, group: str | None) -> int:
         """Merge a group summary (a center's map); returns how many nodes were newer."""
         summary_group, center, nodes, links = parse_summary(body, source)
+        agent = json.loads(body).get("Agent", "") if body.lstrip().startswith(b"{") else ""
+        if agent:
+            self.agents[center] = str(agent)
         if group is not None and summary_group != group:
             raise ReportError(403, f"summary of group {summary_group!r} sent with the token "
                                    f"of group {group!r}")
@@ -158,6 +163,15 @@ class Store:
         self._merge(dataclasses.replace(node, online=True), links, "report")
 
     # -- views ------------------------------------------------------------------------------
+    def agent_address(self, name: str) -> str:
+        """Where ``name``'s agent (and its atomic tasks) answers: what its reports said, else
+        its Address."""
+        found = self.delta.agent(name) or self.agents.get(name, "")
+        if found:
+            return found
+        entry = self.entries.get(name)
+        return entry.node.address if entry else ""
+
     def node(self, name: str) -> Node | None:
         entry = self.entries.get(name)
         return entry.node if entry else None

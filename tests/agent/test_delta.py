@@ -18,7 +18,8 @@ BASE: dict[str, Any] = {
              "Resource": {"cpu_percent": 20.5, "memory_used": 100, "storage_used": 1,
                           "running_tasks": 3},
              "Capability": {"cpu": 10.0, "io": 12.5}, "Online": True, "Updated": 1000.0},
-    "Links": [{"StartNode": "e1", "EndNode": "c", "BandWidth": 100, "Latency": 0.5}]}
+    "Links": [{"StartNode": "e1", "EndNode": "c", "BandWidth": 100, "Latency": 0.5}],
+    "Agent": "10.0.0.1:7070"}
 
 
 def variant(path: tuple[str, ...], value: Any) -> bytes:
@@ -45,6 +46,8 @@ VARIANTS = [
     (("Links",), [{"StartNode": "e1", "EndNode": "e1", "BandWidth": 1, "Latency": 1}]),
     (("Links",), []), (("Node", "Security"), False), (("Node", "Memory"), 1),
     (("Node", "ComputingPower", "Memory"), 50), (("Extra",), 1),
+    (("Agent",), "10.0.0.2:7070"), (("Agent",), "10.0.0.1:99999"), (("Agent",), 5),
+    (("Agent",), KeyError),
 ]
 
 

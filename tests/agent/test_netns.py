@@ -170,6 +170,9 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bed]:
                                                 "cgroup": str(cgroups[short])}}
             if short == "g1c":
                 extra["trigger"] = trigger
+            if short == "g2m":  # its tasks' own service, not the agent's address
+                extra["record"] = {"Role": "edge", "Security": True,
+                                   "Address": f"{lab.addresses['g2m']}:8080"}
             b.configs[short] = _agent_config(short, lab, tmp, extra)
             b.start_agent(short)
         yield b
@@ -194,6 +197,9 @@ def test_reports_flow_and_the_cloud_map_has_every_node_and_link(bed: Bed) -> Non
     assert {by_name[n]["Group"] for n in ("g1c", "g1m")} == {"g1"}
     assert set(by_name["g1m"]["Capability"]) == {"cpu", "io"}  # timed by g1c's prober
     assert by_name["g1m"]["Address"] == f"{bed.lab.addresses['g1m']}:7070"
+    # the prober reaches g2m's agent even though its Address names another service
+    assert by_name["g2m"]["Address"] == f"{bed.lab.addresses['g2m']}:8080"
+    assert set(by_name["g2m"]["Capability"]) == {"cpu", "io"}
 
 
 def test_select_answers_from_the_right_level(bed: Bed) -> None:
