@@ -52,7 +52,7 @@ def test_a_push_redirects_the_next_connection_of_a_running_program(
         code, answer = daemon.put("/v1/maps/redirects", _update(
             material, 1, [(f"127.0.0.1:{a}", f"127.0.0.1:{b}")]))
         assert code == 200, answer
-        time.sleep(0.3)  # the kernel path copies rows on its next poll (every 50 ms)
+        time.sleep(1.0)  # the kernel path copies rows on its next poll (every 50 ms)
         prog.stdin.write("go\n")
         prog.stdin.flush()
         assert prog.stdout.readline().strip() == "B"
