@@ -22,6 +22,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--config", help="testbed file (default: examples/testbed/testbed.yaml)")
     p.add_argument("--no-services", action="store_true",
                    help="only the network and cgroups, no task services")
+    p.add_argument("--agents", action="store_true",
+                   help="also `freeoffload device` on the devices and `freeoffload agent` on "
+                        "the edges and the cloud (groups, centers and triggers as configured)")
     p.set_defaults(func=_up)
 
     p = sub.add_parser("down", help="remove every namespace, cgroup and process of the testbed")
@@ -51,6 +54,18 @@ def _up(args: argparse.Namespace) -> int:
 
     plan = _plan(args)
     state = up(plan, services=not args.no_services)
+    if args.agents:
+        from .agents import start_all
+        from .bed import STATE_DIR, down
+        from .cgroups import find_cgroups
+
+        try:
+            agents = start_all(plan, find_cgroups(plan.prefix), STATE_DIR)
+        except BaseException:
+            down(plan.prefix)
+            raise
+        roles = [f"{name} ({cfg['role']})" for name, cfg in agents.configs.items()]
+        print(f"agents: {', '.join(roles)}")
     how = "netem" if state["netem"] else "fo-relay delay stage"
     print(f"testbed up: {len(plan.nodes)} nodes, latency by {how}, "
           f"cgroup v{state['cgroup_version']}")

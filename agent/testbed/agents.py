@@ -26,7 +26,7 @@ from .cgroups import Cgroups, kill_pids
 from .config import NodePlan, Plan
 from .offload import Device, fo
 
-__all__ = ["AGENT_PORT", "Agents", "agent_configs"]
+__all__ = ["AGENT_PORT", "Agents", "agent_configs", "start_all"]
 
 AGENT_PORT = 7070
 AGENT_CGROUP = "agents"
@@ -53,11 +53,11 @@ def _record(node: NodePlan, plan: Plan, crmap: Any) -> dict[str, Any]:
 
 def agent_configs(plan: Plan, crmap: Any, cgroups: Cgroups, token: str,
                   trigger: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """One agent configuration per edge and cloud node (``trigger`` goes to its center)."""
+    """One agent configuration per edge and cloud node. Each center gets ``trigger`` with the
+    devices (of ``trigger["devices"]``) attached to its group's nodes."""
     centers = _centers(plan, crmap)
     cloud = next(n for n in plan.nodes if n.role == "cloud")
     groups = sorted({n.group for n in plan.nodes if n.role in ("edge", "cloud")})
-    attached = (trigger or {}).get("devices", [{}])[0].get("attached")
     out: dict[str, dict[str, Any]] = {}
     for node in plan.nodes:
         if node.role == "device":
@@ -79,8 +79,10 @@ def agent_configs(plan: Plan, crmap: Any, cgroups: Cgroups, token: str,
             cfg["cloud"] = f"{cloud.ip}:{AGENT_PORT}"
             cfg["peers"] = [f"{plan.node(c).ip}:{AGENT_PORT}" for g, c in centers.items()
                             if g != node.group]
-            if trigger and attached and plan.node(attached).group == node.group:
-                cfg["trigger"] = trigger
+            mine = [d for d in (trigger or {}).get("devices", [])
+                    if plan.node(d["attached"]).group == node.group]
+            if trigger and mine:
+                cfg["trigger"] = {**trigger, "devices": mine}
         else:
             cfg["role"] = "member"
             cfg["center"] = f"{plan.node(centers[node.group]).ip}:{AGENT_PORT}"
@@ -99,18 +101,27 @@ class Agents:
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
-    def start(self, crmap: Any, device: Device | None, threshold: float = 70.0,
+    @classmethod
+    def load(cls, plan: Plan, cgroups: Cgroups, root: Path) -> Agents:
+        """The agents ``up --agents`` started (read back from their configuration files)."""
+        configs = {p.stem: json.loads(p.read_text()) for p in sorted(root.glob("*.yaml"))}
+        if not configs:
+            raise TestbedError(f"no agent configurations in {root}")
+        token = str(next(iter(configs.values()))["token"])
+        return cls(plan, cgroups, root, token=token, configs=configs)
+
+    def start(self, crmap: Any, devices: list[Device], threshold: float = 70.0,
               samples: int = 2) -> None:
         trigger = None
-        if device is not None:
+        if devices:
             trigger = {"threshold": threshold, "hysteresis": 10, "samples": samples,
-                       "policy": str(device.policy), "key": str(device.key),
-                       "devices": [{"name": device.name, "url": device.url,
-                                    "attached": device.attached}]}
+                       "policy": str(devices[0].policy), "key": str(devices[0].key),
+                       "devices": [{"name": d.name, "url": d.url, "attached": d.attached}
+                                   for d in devices]}
             from freeoffload.agent.config import TriggerConfig
 
             if "task" in TriggerConfig.__dataclass_fields__:  # the task the targets are for
-                trigger["task"] = str(device.task_file)
+                trigger["task"] = str(devices[0].task_file)
         self.configs = agent_configs(self.plan, crmap, self.cgroups, self.token, trigger)
         self.cgroups.create(AGENT_CGROUP, 1.0)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -163,3 +174,29 @@ class Agents:
                 return name
         raise TestbedError(f"no center for group {group}")
 
+
+
+def _attached(crmap: Any, device: str) -> str:
+    """The edge a device reaches first (its lowest-latency link to an edge)."""
+    links = [(e.latency_ms, e.end_node if e.start_node == device else e.start_node)
+             for e in crmap.edges if device in (e.start_node, e.end_node)]
+    edges = sorted((ms, n) for ms, n in links if crmap.nodes[n].role == "edge")
+    if not edges:
+        raise TestbedError(f"device {device} has no link to an edge in the CR-map")
+    return str(edges[0][1])
+
+
+def start_all(plan: Plan, cgroups: Cgroups, state_dir: Path) -> Agents:
+    """``freeoffload device`` on every device and an agent on every edge and the cloud, with
+    each center's trigger pushing to the devices attached to its group (``up --agents``)."""
+    from freeoffload.topology import load_topology
+
+    crmap = load_topology(plan.topology_path)
+    devices = [Device(plan, cgroups, n.name, state_dir / n.name, attached=_attached(crmap, n.name))
+               for n in plan.nodes if n.role == "device"]
+    for device in devices:
+        device.start()
+    agents = Agents(plan, cgroups, state_dir / "agents")
+    agents.start(crmap, devices)
+    (agents.root / "running").write_text("started by `testbed up --agents`\n")
+    return agents

@@ -63,9 +63,11 @@ class Fig7:
         device.start(fresh=True)  # nothing pushed yet: dev1's tasks go where it connects
         from freeoffload.topology import load_topology
 
+        if (self.state_dir / "agents" / "running").exists():  # `up --agents` started them
+            return device, Agents.load(self.plan, self.cgroups, self.state_dir / "agents")
         agents = Agents(self.plan, self.cgroups, self.state_dir / "agents")
         try:
-            agents.start(load_topology(self.plan.topology_path), device, THRESHOLD)
+            agents.start(load_topology(self.plan.topology_path), [device], THRESHOLD)
         except BaseException:
             agents.stop()
             raise
@@ -233,7 +235,7 @@ def run_fig7(plan: Plan, cgroups: Cgroups, size: str, out: Path, state_dir: Path
     try:
         run.run(device, agents, timeout=ramp_s + hold_s)
     finally:
-        agents.stop()  # the trigger's config names this run's device; the next run makes its own
+        agents.stop()  # only those started here; `up --agents` ones stay until down
     names = [n.name for n in plan.nodes]
     write_csv(out / "fig7_cpu.csv", run.cpu_rows, ["t", *names])
     write_csv(out / "fig7_tasks.csv", run.tasks, ["t", "served_by", "phase", "error"])

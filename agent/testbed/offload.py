@@ -67,7 +67,7 @@ class Device:
     plan: Plan
     cgroups: Cgroups
     name: str
-    root: Path  # this device's files: keys, policy, store, state
+    root: Path  # this device's store and state; keys and policy are the testbed's (../keys)
     attached: str = "edge1"  # the edge its programs are configured to use
     task_file: Path = EXAMPLES / "tasks" / "audio.yaml"  # what its programs run
 
@@ -80,12 +80,24 @@ class Device:
         return self.root / "store"
 
     @property
+    def keys(self) -> Path:
+        """The testbed's signing keys and signed policy, shared by its devices and centers."""
+        return self.root.parent / "keys"
+
+    @property
     def policy(self) -> Path:
-        return self.root / "select_target.fop"
+        return self.keys / "select_target.fop"
 
     @property
     def key(self) -> Path:
-        return self.root / "keys" / "signing.key"
+        return self.keys / "signing.key"
+
+    def _material(self) -> None:
+        if not self.key.exists():
+            _run(fo("keys", "gen", "--out", str(self.keys)))
+        if not self.policy.exists():
+            _run(fo("policy", "compile", str(POLICY_SOURCE), "-o", str(self.policy),
+                    "--key", str(self.key)))
 
     def start(self, fresh: bool = False) -> None:
         """Keys, compiled policy, and the device daemon, running when this returns. A daemon
@@ -96,14 +108,12 @@ class Device:
         elif self.policy.exists() and self.status() is not None:
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        _run(fo("keys", "gen", "--out", str(self.root / "keys"), "--force"))
-        _run(fo("policy", "compile", str(POLICY_SOURCE), "-o", str(self.policy),
-                "--key", str(self.key)))
+        self._material()
         config = self.root / "device.yaml"
         config.write_text(json.dumps({
             "name": self.name, "listen": f"{self.plan.node(self.name).ip}:{DEVICE_PORT}",
             "store": str(self.store), "state_dir": str(self.root / "state"),
-            "trusted_keys": [str(self.root / "keys" / "signing.pub")]}))
+            "trusted_keys": [str(self.keys / "signing.pub")]}))
         self.cgroups.create(CLIENT_CGROUP, 1.0)
         proc = procs.spawn(self.plan.node(self.name).netns,
                            self.cgroups.procs_files(CLIENT_CGROUP),
@@ -121,7 +131,7 @@ class Device:
         raise TestbedError(f"freeoffload device on {self.name} did not answer at {self.url}")
 
     def stop(self) -> None:
-        """Stop the daemon started here and remove its files (store, state, keys)."""
+        """Stop the daemon started here and remove its store and state (keys stay)."""
         pid_file = self.root / "daemon.pid"
         if pid_file.exists():
             kill_pids({int(pid_file.read_text())}, grace=3.0)
