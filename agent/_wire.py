@@ -17,14 +17,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from freeoffload.topology import Edge, Node
+from freeoffload.topology import CRMap, Edge, Node
 
 from freeoffload.errors import ConfigError, Location, Problem, TopologyError
 from freeoffload.yamlfile import LocList, LocMap, load_yaml_text
 
 from ._schema import Checker
 
-__all__ = ["ReportError", "edge_record", "map_document", "node_record", "parse_report",
+__all__ = ["ReportError", "edge_record", "map_document", "node_record", "parse_map_text",
+           "parse_report",
            "parse_summary", "report_body", "report_body_of", "summary_body"]
 
 
@@ -206,6 +207,22 @@ def parse_summary(body: bytes, source: str) -> tuple[str, str, list[Node], list[
         raise ReportError(400, "\n".join(str(p) for p in problems))
     nodes = _nodes(items, source, data.loc) if items else {}
     return group, center, list(nodes.values()), edges
+
+
+def parse_map_text(text: str, source: str) -> CRMap:
+    """An agent's ``/v1/topology`` YAML as a CRMap. A group's map need not hold a cloud node
+    (a center that has not heard from the cloud), unlike a CR-map file."""
+    from freeoffload.topology.loader import parse_topology
+
+    data = load_yaml_text(text, source, TopologyError)
+    nodes = data.get("nodes") if isinstance(data, LocMap) else None
+    if not isinstance(nodes, LocList) or any(
+            isinstance(n, dict) and n.get("Role") == "cloud" for n in nodes):
+        return parse_topology(data, source)
+    data["nodes"] = _loc_list([*nodes, _stub_cloud()], nodes.loc)
+    crmap = parse_topology(data, source)
+    crmap.remove_node(_STUB_NAME)
+    return crmap
 
 
 def node_record(node: Node) -> dict[str, Any]:

@@ -116,9 +116,9 @@ def fetch_topology(url: str, token: str | None = None, group: str | None = None)
 
     ``token``/``group`` authenticate (default: ``FREEOFFLOAD_TOKEN``/``FREEOFFLOAD_GROUP``).
     """
-    from freeoffload.topology import load_topology_text
+    from ._wire import parse_map_text
 
-    return load_topology_text(fetch_topology_text(url, token, group), f"{_base(url)}/v1/topology")
+    return parse_map_text(fetch_topology_text(url, token, group), f"{_base(url)}/v1/topology")
 
 
 def push_to_group(group: str, policy: bytes, center: str | None = None,

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import yaml
 from agenttools import SteadyNode, config
-from freeoffload.agent import Daemon
+from freeoffload.agent import Daemon, fetch_topology
 from freeoffload.agent._wire import report_body
 from freeoffload.topology import CPU, ComputingPower, Node, Resource
 
@@ -111,6 +111,9 @@ def test_members_report_center_merges_and_answers_in_group() -> None:
             status, forwarded = await post(f"http://{cfgs[1].address}/v1/select", body, hdr)
             assert status == 200 and forwarded["answered_by"] == "g1c"
             assert forwarded["node"] == answer["node"] and forwarded["level"] == "group"
+            # what `topology show --from URL` uses: a group's map needs no cloud node
+            crmap = await asyncio.to_thread(fetch_topology, base, "t1", "g1")
+            assert sorted(crmap.nodes) == ["g1c", "g1m1", "g1m2"] and crmap.edges
 
     asyncio.run(run())
 
