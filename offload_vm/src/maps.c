@@ -1,5 +1,21 @@
 /* Maps: layout, the seqlock, array maps and the public map API. */
+#if __STDC_HOSTED__ && !defined(FOVM_NO_YIELD) && !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200112L /* sched_yield */
+#endif
 #include "maps.h"
+
+#if __STDC_HOSTED__ && !defined(FOVM_NO_YIELD)
+#include <sched.h>
+#define FOVM_YIELD() sched_yield()
+#else
+#define FOVM_YIELD() ((void)0) /* firmware: one core, the writer is not running meanwhile */
+#endif
+
+void fovm_relax(uint32_t attempt)
+{
+    if (attempt >= FOVM_SPINS_BEFORE_YIELD)
+        FOVM_YIELD();
+}
 
 #define ALIGN8(n) (((n) + 7u) & ~(uint64_t)7u)
 
@@ -20,10 +36,12 @@
 int fovm_write_begin(struct fovm_map *m, fovm_error *err)
 {
     uint32_t spins = 0;
-    while (!(TRY_LOCK(&m->hdr->lock)))
-        if (++spins > FOVM_SPIN_LIMIT)
+    while (!(TRY_LOCK(&m->hdr->lock))) {
+        if (++spins > FOVM_HOST_TRIES)
             return fovm_fail(err, FOVM_E_STATE, -1, "map %s is locked by another writer",
                              m->info.name);
+        fovm_relax(spins);
+    }
     STORE_REL(&m->hdr->seq, m->hdr->seq + 1);
     FENCE_REL();
     return 0;
@@ -204,10 +222,10 @@ static int array_index(const struct fovm_map *m, const void *key, uint32_t *idx)
     return *idx < m->info.max_entries;
 }
 
-int fovm_map_read(const struct fovm_map *m, const void *key, void *value)
+int fovm_map_read(const struct fovm_map *m, const void *key, void *value, uint32_t max_tries)
 {
     uint32_t tries, seq, idx;
-    for (tries = 0; tries < FOVM_READ_TRIES; tries++) {
+    for (tries = 0; tries < max_tries; fovm_relax(++tries)) {
         const uint8_t *src;
         seq = fovm_read_begin(m);
         if (m->info.type == FOVM_MAP_ARRAY) {
@@ -235,7 +253,7 @@ int fovm_map_lookup(fovm_map *map, const void *key, void *value, fovm_error *err
     int rc;
     if (!map || !key || !value)
         return fovm_fail(err, FOVM_E_INVAL, -1, "no map, key or value buffer");
-    rc = fovm_map_read(map, key, value);
+    rc = fovm_map_read(map, key, value, FOVM_HOST_TRIES);
     if (rc == FOVM_E_NOENT)
         return fovm_fail(err, rc, -1, "no such key in map %s", map->info.name);
     if (rc)
@@ -290,7 +308,7 @@ int fovm_map_next_key(fovm_map *map, const void *key, void *next_key, fovm_error
         fovm_copy(next_key, &idx, 4);
         return FOVM_OK;
     }
-    for (tries = 0; tries < FOVM_READ_TRIES; tries++) {
+    for (tries = 0; tries < FOVM_HOST_TRIES; fovm_relax(++tries)) {
         uint32_t seq = fovm_read_begin(map);
         int rc = fovm_hash_next(map, key, next_key);
         if (!fovm_read_retry(map, seq))

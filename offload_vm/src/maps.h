@@ -7,8 +7,12 @@
 #define FOVM_MAP_MAGIC 0x4d564f46u /* "FOVM" */
 #define FOVM_MAP_VERSION 1u
 #define FOVM_MAP_HDR 64u
-#define FOVM_SPIN_LIMIT (1u << 24)
-#define FOVM_READ_TRIES 100000u
+/* Waiting for a writer (which may be preempted mid-update in another process): a few spins,
+ * then yielding the CPU. Hosts wait long; programs give up sooner and see no entry, so a
+ * writer that died mid-update cannot stall every hooked call for long. */
+#define FOVM_SPINS_BEFORE_YIELD 64u
+#define FOVM_HOST_TRIES 200000u
+#define FOVM_PROG_TRIES 2000u
 
 /* A hash entry: next (index + 1, 0 ends the chain), used flag, LRU stamp, key, value. */
 struct fovm_hentry {
@@ -53,6 +57,8 @@ static inline uint64_t fovm_tick(struct fovm_map_hdr *h)
 }
 
 /* Copy of a value under the seqlock, so another process's writes never show torn. */
-FOVM_INTERNAL int fovm_map_read(const struct fovm_map *m, const void *key, void *value);
+FOVM_INTERNAL int fovm_map_read(const struct fovm_map *m, const void *key, void *value,
+                                 uint32_t tries);
+FOVM_INTERNAL void fovm_relax(uint32_t attempt);
 
 #endif /* FOVM_MAPS_H */

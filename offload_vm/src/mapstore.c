@@ -44,7 +44,7 @@ static int copy_entries(struct fovm_map *from, struct fovm_map *to, fovm_error *
                          from->info.name);
     have = fovm_map_next_key(from, NULL, key, NULL) == FOVM_OK;
     while (have) {
-        if (fovm_map_read(from, key, value) == FOVM_OK &&
+        if (fovm_map_read(from, key, value, FOVM_HOST_TRIES) == FOVM_OK &&
             (rc = fovm_map_update(to, key, value, FOVM_ANY, err)) != 0)
             return rc;
         have = fovm_map_next_key(from, key, key, NULL) == FOVM_OK;
@@ -93,7 +93,7 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
             return fovm_fail_at(run->err, FOVM_E_HELPER, run->pc,
                                 "no scratch left for a snapshot of map %s", m->info.name);
         p = (uint8_t *)run->scratch + run->scratch_used;
-        if (fovm_map_read(m, key, p) != FOVM_OK)
+        if (fovm_map_read(m, key, p, FOVM_PROG_TRIES) != FOVM_OK)
             return 0;
         run->scratch_used += need;
     } else if (m->info.type == FOVM_MAP_ARRAY) {

@@ -25,6 +25,12 @@ def _seed(corpus: Path) -> int:
         mem = bytes(case.mem())[:255]
         (corpus / f"{path.stem}").write_bytes(b"\0" + bytes([len(mem)]) + mem + case.program())
         n += 1
+    for src in sorted((DATA / "elf").glob("*.c")):  # ELF objects: byte 0 odd
+        obj = corpus.parent / f"{src.stem}.o"
+        subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-c", str(src), "-o", str(obj)],
+                       check=True)
+        (corpus / f"elf-{src.stem}").write_bytes(b"\1" + obj.read_bytes())
+        n += 1
     return n
 
 
@@ -44,7 +50,7 @@ def test_fuzz_load_verify_run(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     assert _seed(corpus) > 300
     run = subprocess.run(
-        [str(exe), f"-max_total_time={SECONDS}", "-max_len=4096", "-timeout=10",
+        [str(exe), f"-max_total_time={SECONDS}", "-max_len=16384", "-timeout=10",
          "-rss_limit_mb=2048", str(corpus)],
         capture_output=True, text=True, timeout=SECONDS + 300, cwd=tmp_path,
     )
