@@ -186,8 +186,6 @@ static void *fohook_resolve_old(const fohook *h, void *old, const char *funcname
     return found != NULL && !fohook_inside(h, found) ? found : NULL;
 }
 
-#define FOHOOK_MAX_SYMS 8
-
 /* The defined symbol `name` through the GNU hash table (the loader's own lookup), or 0. */
 static size_t fohook_gnu_lookup(const fohook *h, const char *name)
 {
@@ -239,8 +237,8 @@ static int fohook_find_syms(const fohook *h, const char *name, size_t out[FOHOOK
     else
         return -1;
     for (size_t i = 1; i < unhashed && n < FOHOOK_MAX_SYMS; i++) {
-        size_t at = h->symtab[i].st_name;
-        if (at < h->strsz && strcmp(h->strtab + at, name) == 0)
+        size_t at = h->symtab[i].st_name; /* the first byte decides for nearly all */
+        if (at < h->strsz && h->strtab[at] == name[0] && strcmp(h->strtab + at, name) == 0)
             out[n++] = i;
     }
     size_t defined = h->gnu_hash != NULL ? fohook_gnu_lookup(h, name) : 0;
@@ -249,11 +247,9 @@ static int fohook_find_syms(const fohook *h, const char *name, size_t out[FOHOOK
     return (int)n;
 }
 
-/* Whether relocation i of t is a JUMP_SLOT or GLOB_DAT for one of `syms` (or, when nsyms is
- * -1, for a symbol named funcname); its offset goes to *offset. */
-static int fohook_is_target(const fohook *h, const struct fohook_reltab *t, size_t i,
-                            const size_t *syms, int nsyms, const char *funcname,
-                            ElfW(Addr) *offset)
+/* The symbol of relocation i of t when it is a JUMP_SLOT or GLOB_DAT (its offset goes to
+ * *offset), else 0. */
+static size_t fohook_slot_symbol(const struct fohook_reltab *t, size_t i, ElfW(Addr) *offset)
 {
     ElfW(Xword) info;
     if (t->rela) {
@@ -268,44 +264,67 @@ static int fohook_is_target(const fohook *h, const struct fohook_reltab *t, size
     unsigned type = (unsigned)FOHOOK_R_TYPE(info);
     if (type != FOHOOK_R_JUMP_SLOT && type != FOHOOK_R_GLOB_DAT)
         return 0;
-    size_t sym = FOHOOK_R_SYM(info);
-    for (int k = 0; k < nsyms; k++)
-        if (syms[k] == sym)
+    return FOHOOK_R_SYM(info);
+}
+
+static int fohook_targets_symbol(const fohook *h, const fohook_target *t, size_t sym)
+{
+    for (int k = 0; k < t->nsyms; k++)
+        if (t->syms[k] == sym)
             return 1;
-    if (nsyms >= 0)
+    if (t->nsyms >= 0)
         return 0;
     size_t name = h->symtab[sym].st_name;
-    return name < h->strsz && strcmp(h->strtab + name, funcname) == 0;
+    return name < h->strsz && strcmp(h->strtab + name, t->name) == 0;
+}
+
+/* One pass over the object's relocations for all targets (start-up walks every object). */
+int fohook_replace_targets(fohook *h, fohook_target *targets, size_t n, fohook_err *err)
+{
+    int rc = FOHOOK_OK, any = 0;
+    for (size_t k = 0; k < n; k++) {
+        targets[k].nsyms = fohook_find_syms(h, targets[k].name, targets[k].syms);
+        targets[k].found = 0;
+        targets[k].old = NULL;
+        any |= targets[k].nsyms != 0;
+    }
+    if (!any)
+        return FOHOOK_OK;
+    pthread_mutex_lock(&fohook_write_lock);
+    for (int t = 0; t < 2 && rc == FOHOOK_OK; t++) {
+        for (size_t i = h->tabs[t].skip; i < h->tabs[t].count && rc == FOHOOK_OK; i++) {
+            ElfW(Addr) offset;
+            size_t sym = fohook_slot_symbol(&h->tabs[t], i, &offset);
+            for (size_t k = 0; sym != 0 && k < n; k++) {
+                fohook_target *tg = &targets[k];
+                if (tg->nsyms == 0 || !fohook_targets_symbol(h, tg, sym))
+                    continue;
+                void **slot = (void **)(h->base + offset);
+                void *old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+                if (!tg->found)
+                    tg->old = old == tg->func ? NULL : fohook_resolve_old(h, old, tg->name);
+                tg->found = 1;
+                rc = fohook_write_slot(h, slot, tg->func, err);
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&fohook_write_lock);
+    return rc;
 }
 
 int fohook_replace(fohook *h, const char *funcname, void *newfunc, void **oldfunc,
                    fohook_err *err)
 {
-    int found = 0, rc = FOHOOK_OK;
     if (h == NULL || funcname == NULL || newfunc == NULL)
         return fohook_fail(err, FOHOOK_E_INVAL, "fohook_replace needs a handle, a name and a "
                                                 "function");
-    size_t syms[FOHOOK_MAX_SYMS];
-    int nsyms = fohook_find_syms(h, funcname, syms);
-    if (nsyms == 0)
+    fohook_target t = {funcname, newfunc, {0}, 0, 0, NULL};
+    int rc = fohook_replace_targets(h, &t, 1, err);
+    if (rc == FOHOOK_OK && !t.found)
         return fohook_fail(err, FOHOOK_E_NOT_FOUND, "no GOT slot for '%s'", funcname);
-    pthread_mutex_lock(&fohook_write_lock);
-    for (int t = 0; t < 2 && rc == FOHOOK_OK; t++) {
-        for (size_t i = h->tabs[t].skip; i < h->tabs[t].count && rc == FOHOOK_OK; i++) {
-            ElfW(Addr) offset;
-            if (!fohook_is_target(h, &h->tabs[t], i, syms, nsyms, funcname, &offset))
-                continue;
-            void **slot = (void **)(h->base + offset);
-            void *old = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-            if (!found && oldfunc != NULL)
-                *oldfunc = old == newfunc ? NULL : fohook_resolve_old(h, old, funcname);
-            found = 1;
-            rc = fohook_write_slot(h, slot, newfunc, err);
-        }
-    }
-    pthread_mutex_unlock(&fohook_write_lock);
-    if (rc == FOHOOK_OK && !found)
-        return fohook_fail(err, FOHOOK_E_NOT_FOUND, "no GOT slot for '%s'", funcname);
+    if (rc == FOHOOK_OK && oldfunc != NULL)
+        *oldfunc = t.old;
     return rc;
 }
 

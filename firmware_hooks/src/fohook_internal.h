@@ -21,6 +21,23 @@ FOHOOK_HIDDEN int fohook_fail(fohook_err *err, int code, const char *fmt, ...)
 FOHOOK_HIDDEN int fohook_open_info(fohook **out, const struct dl_phdr_info *info,
                                    fohook_err *err);
 
+#define FOHOOK_MAX_SYMS 8
+
+/* One function to point GOT slots at: fohook_replace_targets fills the fields after func. */
+typedef struct fohook_target {
+    const char *name;
+    void *func;
+    size_t syms[FOHOOK_MAX_SYMS]; /* dynamic symbols named `name` */
+    int nsyms;                    /* -1: names compared per relocation */
+    int found;                    /* some slot pointed, or now points, at func */
+    void *old;                    /* the function the first slot led to (NULL: was func) */
+} fohook_target;
+
+/* fohook_replace for several functions in one pass over the relocations; FOHOOK_OK also
+ * when some were not found (see each target's `found`). */
+FOHOOK_HIDDEN int fohook_replace_targets(fohook *h, fohook_target *targets, size_t n,
+                                         fohook_err *err);
+
 /* One line on stderr when FREEOFFLOAD_HOOK_DEBUG=1; async-signal-safe (write(2) only). */
 FOHOOK_HIDDEN void fohook_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 FOHOOK_HIDDEN extern int fohook_debug_on;

@@ -58,14 +58,11 @@ static void fohook_hook_object(const struct dl_phdr_info *info)
             fohook_debug("cannot open '%s': %s", info->dlpi_name, fohook_error(&err));
         return;
     }
-    static const char *const names[] = {"connect", "dlopen"};
-    void *const hooks[] = {(void *)fohook_connect_hook, (void *)fohook_dlopen_hook};
-    for (size_t i = 0; i < 2; i++) {
-        int rc = fohook_replace(h, names[i], hooks[i], NULL, &err);
-        if (rc != FOHOOK_OK && rc != FOHOOK_E_NOT_FOUND)
-            fohook_debug("cannot hook %s in '%s': %s", names[i],
-                         info->dlpi_name[0] ? info->dlpi_name : "the program", fohook_error(&err));
-    }
+    fohook_target targets[2] = {{"connect", (void *)fohook_connect_hook, {0}, 0, 0, NULL},
+                                {"dlopen", (void *)fohook_dlopen_hook, {0}, 0, 0, NULL}};
+    if (fohook_replace_targets(h, targets, 2, &err) != FOHOOK_OK)
+        fohook_debug("cannot hook connect/dlopen in '%s': %s",
+                     info->dlpi_name[0] ? info->dlpi_name : "the program", fohook_error(&err));
     fohook_close(h);
 }
 
