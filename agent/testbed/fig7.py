@@ -205,8 +205,8 @@ def _check(run: Fig7) -> None:
         raise TestbedError(
             f"fig7: {EDGE} ran at >= {THRESHOLD:g}% of its share from t={crossing}s but its "
             f"center never pushed to dev1; the center saw {EDGE} at most at {seen}% CPU "
-            "(the agent's probes must report CPU as a share of the node's cgroup quota; on "
-            "this host the cpu controller is cgroup v1: probes/_scope.py cpu_capacity)")
+            "(the agent's probes must report CPU as a share of the node's cgroup quota, and "
+            "the center needs a trigger for dev1: see logs/edge*.agent.log)")
     # the agents sample over their own windows: allow them two report intervals of lead
     if run.push_at < crossing - 2.0:
         raise TestbedError(f"fig7: dev1 got a push at t={run.push_at:.1f}s, before {EDGE} "
