@@ -129,7 +129,9 @@ class Broker:
         deadline = time.monotonic() + 10
         while not _listening(port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mosquitto on port {port} did not start")
+                self.stop()  # never leave a broker behind
+                raise RuntimeError(f"mosquitto on port {port} did not start: "
+                                   f"{self.log.read_text()[-500:]}")
             time.sleep(0.05)
 
     def clients(self) -> str:
