@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import need
 from fovm_testlib import DATA
-from freeoffload.offload_vm import VM, Program, ProgramRejectedError
+from freeoffload.offload_vm import VM, ExecutionFaultError, Program, ProgramRejectedError
 
 SRC = DATA / "elf"
 
@@ -142,3 +142,14 @@ def test_program_lists_sections(objs: dict[str, Path]) -> None:
     assert Program(objs["maps"].read_bytes()).sections == ("count", "remove")
     with pytest.raises(ProgramRejectedError, match=r"x\.o: not an ELF file"):
         Program(b"junk", "x.o")
+
+
+def test_rodata_is_read_only_for_programs(objs: dict[str, Path]) -> None:
+    data = objs["rodata_write"].read_bytes()
+    with VM() as vm:
+        vm.load_elf(data, "read")
+        assert vm.run() == 42
+        vm.load_elf(data, "write")
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds write of 4 bytes"):
+            vm.run()
+        assert vm.maps[".rodata"].lookup(b"\0" * 4) == struct.pack("<I", 42)
