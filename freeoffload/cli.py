@@ -18,40 +18,53 @@ from .errors import ConfigError, FreeOffloadError
 
 __all__ = ["build_parser", "main"]
 
-# The parts that add subcommands, in the order --help lists them.
-_PARTS = (
-    "topology",
-    "offload_vm",
-    "offload_vm.policy",
-    "firmware_hooks",
-    "firmware_hooks.device",
-    "probes",
-    "agent",
-    "agent.testbed",
-)
+# The parts that add subcommands, in the order --help lists them, with the commands each adds.
+# A command line naming one of these commands imports only its part: the others' imports
+# (aiohttp, numpy, networkx, ...) would cost every command seconds of start-up.
+_PARTS = {
+    "topology": ("topology",),
+    "offload_vm": ("vm",),
+    "offload_vm.policy": ("policy", "keys"),
+    "firmware_hooks": ("run",),
+    "firmware_hooks.device": ("device",),
+    "probes": ("probes",),
+    "agent": ("agent",),
+    "agent.testbed": ("testbed",),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _parts_for(argv: Sequence[str]) -> list[str]:
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    for part, commands in _PARTS.items():
+        if command in commands:
+            return [part]
+    return list(_PARTS)  # --help, --version or an unknown command: every part
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser with every part's commands, or with only the part ``argv`` names."""
     parser = argparse.ArgumentParser(
         prog="freeoffload",
         description="Move end-device tasks to the best cloud or edge node in real time.",
     )
     parser.add_argument("--version", action="version", version=f"freeoffload {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for part in _PARTS:
+    for part in _parts_for([] if argv is None else argv):
         name = f"freeoffload.{part}._cli"
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:
-            if err.name != name:
+            if err.name is None or not (name + ".").startswith(err.name + "."):
                 raise
-            continue  # this part has no command line (yet)
+            continue  # this part is not installed
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
