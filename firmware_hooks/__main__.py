@@ -1,7 +1,7 @@
-"""``python -m freeoffload.firmware_hooks run [...] -- PROGRAM ARGS``."""
+"""``python -m freeoffload.firmware_hooks run [...] -- PROGRAM ARGS``: as ``freeoffload run``."""
 
 import sys
 
-from ._cli import main
+from freeoffload.cli import main
 
-sys.exit(main())
+sys.exit(main(sys.argv[1:]))

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "register", "run_environment"]
+__all__ = ["register", "run_environment"]
 
 # FO_TASK_* of policy.h
 _TASK_TYPES = {"cpu": 1, "io": 2}
@@ -109,21 +109,3 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise HookError(f"run: cannot start {argv[0]!r}: {err.strerror}") from err
     return 127  # not reached
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m freeoffload.firmware_hooks run ...``: the ``run`` command alone, without
-    importing every part's command line (what a device's service unit should call)."""
-    from freeoffload.errors import ConfigError, FreeOffloadError
-
-    parser = argparse.ArgumentParser(prog="freeoffload")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    except FreeOffloadError as err:
-        print(f"freeoffload: {err}", file=sys.stderr)
-        return 1

@@ -1,30 +1,7 @@
-"""``python -m freeoffload.probes ACTION``: the probes commands without the other parts'."""
+"""``python -m freeoffload.probes ACTION``: the same as ``freeoffload probes ACTION``."""
 
-from __future__ import annotations
-
-import argparse
 import sys
 
-from freeoffload.errors import ConfigError, FreeOffloadError
+from freeoffload.cli import main
 
-from ._cli import register
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="freeoffload")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["probes", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    except FreeOffloadError as err:
-        print(f"freeoffload: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main(["probes", *sys.argv[1:]]))
