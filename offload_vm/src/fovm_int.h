@@ -18,13 +18,17 @@
 #ifndef FOVM_DEFAULT_BUDGET
 #define FOVM_DEFAULT_BUDGET 1000000u
 #endif
-#ifndef FOVM_SCRATCH_SIZE
-#define FOVM_SCRATCH_SIZE 1024 /* per run: snapshots of shared map values */
+#ifndef FOVM_SCRATCH_SIZE /* per run: snapshots of shared map values (64 rows of 112 bytes) */
+#if __STDC_HOSTED__
+#define FOVM_SCRATCH_SIZE 8192
+#else
+#define FOVM_SCRATCH_SIZE 1024
+#endif
 #endif
 #define FOVM_MAX_HELPERS 40     /* registered helper slots */
 #define FOVM_MAX_HELPER_ID 256  /* helper ids are below this */
 #define FOVM_MAX_MAPS 64
-#define FOVM_MAX_RUN_REGIONS 8  /* memory helpers returned during one run (ring) */
+#define FOVM_MAX_RUN_REGIONS 16 /* hash values lookups returned during one run (ring) */
 #define FOVM_MAX_PSEUDO 256     /* lddw map references resolved at load */
 
 #if defined(__GNUC__) && __STDC_HOSTED__

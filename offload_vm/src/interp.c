@@ -149,7 +149,8 @@ int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write)
     unsigned i, n = run->nret < FOVM_MAX_RUN_REGIONS ? run->nret : FOVM_MAX_RUN_REGIONS;
     const struct fovm_vm *vm = run->vm;
     if (IN_RANGE(addr, len, run->ctx, run->ctx_len) ||
-        IN_RANGE(addr, len, run->stack_lo, run->stack_top - run->stack_lo))
+        IN_RANGE(addr, len, run->stack_lo, run->stack_top - run->stack_lo) ||
+        IN_RANGE(addr, len, (uintptr_t)run->scratch, run->scratch_used))
         return 1;
     for (i = 0; i < n; i++)
         if (IN_RANGE(addr, len, run->ret[i].base, run->ret[i].len) &&

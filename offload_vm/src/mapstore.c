@@ -79,9 +79,20 @@ int fovm_map_attach_storage(fovm_map *map, void *mem, size_t len, int init, fovm
     return FOVM_OK;
 }
 
+/* The scratch is full: start it over (a program holding a pointer from 8 KiB of snapshots
+ * ago now reads a later snapshot: still its own memory, never another process's). */
+static void forget_snapshots(struct fovm_run *run)
+{
+    uintptr_t lo = (uintptr_t)run->scratch;
+    if (run->hot_base >= lo && run->hot_base < lo + FOVM_SCRATCH_SIZE)
+        run->hot_len = 0;
+    run->scratch_used = 0;
+}
+
 /* map_lookup_elem from a program: a pointer to the value, or 0. Values of shared maps are
  * copied under the seqlock into the run's scratch so the program never sees a torn value
- * (writes through that pointer stay private: use map_update_elem to change a shared map). */
+ * (writes through that pointer stay private: use map_update_elem to change a shared map);
+ * other values are returned in place and registered for the rest of the run. */
 int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *key,
                          uint64_t *ret)
 {
@@ -89,13 +100,21 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
     *ret = 0;
     if (m->shared) {
         size_t need = m->vstride;
-        if (FOVM_SCRATCH_SIZE - run->scratch_used < need)
+        if (need > FOVM_SCRATCH_SIZE)
             return fovm_fail_at(run->err, FOVM_E_HELPER, run->pc,
-                                "no scratch left for a snapshot of map %s", m->info.name);
+                                "values of map %s exceed the %u-byte snapshot scratch",
+                                m->info.name, (unsigned)FOVM_SCRATCH_SIZE);
+        if (FOVM_SCRATCH_SIZE - run->scratch_used < need)
+            forget_snapshots(run);
         p = (uint8_t *)run->scratch + run->scratch_used;
         if (fovm_map_read(m, key, p, FOVM_PROG_TRIES) != FOVM_OK)
             return 0;
-        run->scratch_used += need;
+        run->scratch_used += need; /* [scratch, scratch + used) is the program's memory */
+        run->hot_base = (uintptr_t)p;
+        run->hot_len = m->info.value_size;
+        run->hot_writable = 1;
+        *ret = (uint64_t)(uintptr_t)p;
+        return 0;
     } else if (m->info.type == FOVM_MAP_ARRAY) {
         uint32_t idx;
         FOVM_MEMCPY(&idx, key, 4);

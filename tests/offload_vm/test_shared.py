@@ -66,6 +66,12 @@ READER = assemble(
 )
 
 
+def ctypes_address(buffer: bytearray) -> int:
+    import ctypes
+
+    return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+
+
 def _shared_file(tmp_path: Path, size: int) -> tuple[Path, mmap.mmap]:
     path = tmp_path / "map.shm"
     path.write_bytes(b"\0" * size)
@@ -125,3 +131,38 @@ def test_init_copies_entries_and_adopt_checks_shape(tmp_path: Path) -> None:
             with pytest.raises(VMError, match="holds no fovm map"):
                 fresh.attach_storage(bytearray(fresh.storage_size()), init=False)
         assert os.path.getsize(path) == m.storage_size()
+
+
+def test_program_scans_64_shared_rows_of_112_bytes() -> None:
+    """The policy SDK's candidates map: 64 rows of 112 bytes in shared storage, all read in
+    one run (each lookup is a snapshot in the run's scratch)."""
+    scan = assemble(
+        """
+        mov %r6, 0
+        mov %r7, 0
+        loop:
+        stxw [%r10-4], %r7
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, next
+        ldxw %r1, [%r0+108]
+        add %r6, %r1
+        next:
+        add %r7, 1
+        jlt %r7, 64, loop
+        mov %r0, %r6
+        exit
+        """
+    )
+    with VM() as vm:
+        rows = vm.create_map("candidates", ARRAY, 4, 112, 64)
+        for i in range(64):
+            rows.update(struct.pack("<I", i), b"\0" * 108 + struct.pack("<I", i))
+        storage = bytearray(rows.storage_size() + 8)
+        view = memoryview(storage)[(-ctypes_address(storage)) % 8:][: rows.storage_size()]
+        rows.attach_storage(view, init=True)
+        vm.load(scan)
+        for _ in range(3):
+            assert vm.run() == sum(range(64))
