@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import socket
 import statistics
@@ -29,6 +28,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import yaml
+from machine import describe
 
 TOKEN = "bench-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "X-FreeOffload-Group": "g"}
@@ -56,13 +56,6 @@ def free_port() -> int:
         port: int = sock.getsockname()[1]
         return port
 
-
-def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in
-                  Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
-    return (f"{model}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB; "
-            f"kernel {platform.release()}; Python {platform.python_version()}")
 
 
 def start_center(tmp: Path, port: int) -> subprocess.Popen[bytes]:
@@ -232,7 +225,7 @@ def table(results: dict[str, dict[str, float]], args: argparse.Namespace) -> str
             ("select p99 (ms), first query of each", "cold_p99", ""),
             ("CPU at rest (% of a core)", "rest_cpu", ""),
             ("RSS at rest (MiB)", "rss", "")]
-    lines = [f"machine: {machine()}",
+    lines = [f"machine: {describe()}",
              f"members: {args.members}, ingest {args.seconds:g} s, {args.selects} selects, "
              f"rest {args.rest:g} s",
              "",

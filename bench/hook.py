@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ from freeoffload.topology.candidates import (
     Candidate,
     candidate_items,
 )
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 SDK = ROOT / "offload_vm" / "include"
@@ -113,17 +113,6 @@ def _startup(runs: int, envs: dict[str, dict[str, str]]) -> dict[str, tuple[floa
             for name in envs}
 
 
-def _machine() -> str:
-    model = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs; kernel {platform.release()}"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -154,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "hook (LD_PRELOAD), no policy": configs["hook, no policy"],
             "empty LD_AUDIT module (not used)": {**base, "LD_AUDIT": str(audit)},
         })
-    print(f"# hook overhead: {_machine()}")
+    print(f"# hook overhead: {describe()}")
     print(f"# {args.rounds} rounds x {args.iterations} connect()+close(), best round")
     print("# 'TCP' is connect()+close() to the listener; 'UDP' re-connect()s one UDP socket")
     print("# (10x as many calls): its 'added' is what the hook costs per call, out of the TCP")

@@ -15,8 +15,6 @@ testbed up (and down again) unless it is up already.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,19 +24,7 @@ from freeoffload.agent.testbed import bed, load_plan
 from freeoffload.agent.testbed.cgroups import Cgroups, find_cgroups
 from freeoffload.agent.testbed.config import Plan
 from freeoffload.agent.testbed.fig9 import STRATEGIES, Fig9Result, run_fig9
-
-
-def machine() -> str:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{model or platform.processor()} x{os.cpu_count()}, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}")
+from machine import describe
 
 
 def _pooled(results: list[Fig9Result], strategy: str) -> tuple[float, float]:
@@ -48,7 +34,7 @@ def _pooled(results: list[Fig9Result], strategy: str) -> tuple[float, float]:
 
 
 def report(results: list[Fig9Result], seconds: float) -> str:
-    lines = [f"machine: {machine()}", f"run: {seconds:.0f} s", "",
+    lines = [f"machine: {describe()}", f"run: {seconds:.0f} s", "",
              f"{'strategy':12} {'N':>4} {'mean ms':>10} {'p95 ms':>10}  served"]
     for r in results:
         served = ", ".join(f"{k}:{v}" for k, v in sorted(r.served.items()))
@@ -138,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         if args.relay:
-            print(f"machine: {machine()}\n")
+            print(f"machine: {describe()}\n")
             print(relay_report(plan, find_cgroups(plan.prefix)))
             return 0
         results = run_fig9(plan, find_cgroups(plan.prefix), args.size, Path(args.out),

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import tempfile
@@ -49,6 +47,7 @@ from freeoffload.topology import (
     load_topology,
     select_target,
 )
+from machine import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP = 50
@@ -167,20 +166,6 @@ def bench_update(crmap: CRMap, rounds: int, seed: int = 13) -> tuple[float, floa
     return patched, (time.process_time() - start) / slow
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (f"machine: {cpu}, {os.cpu_count()} CPUs, load average {load}; kernel "
-            f"{platform.release()}; Python {platform.python_version()}; "
-            f"libyaml {yaml.__with_libyaml__}")
-
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f} ms"
@@ -198,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
-    print(_machine())
+    print(f"machine: {describe()}; libyaml {yaml.__with_libyaml__}")
     rows = [("nodes", "what", "figure", "baseline", "ratio", "target")]
     with tempfile.TemporaryDirectory() as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
