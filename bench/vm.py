@@ -14,12 +14,12 @@ time of each program. Target: <= 5 ns per executed instruction.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from machine import describe  # bench/machine.py: the same machine line in every benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -42,21 +42,6 @@ def build(out: Path) -> tuple[Path, Path]:
     return progs, driver
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {cpu}, {os.cpu_count()} cpus, load average {load:.2f}; "
-            f"kernel {platform.release()}; {platform.python_implementation()} "
-            f"{platform.python_version()}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200_000)
@@ -68,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if proc.returncode != 0:
         print(proc.stderr, file=sys.stderr)
         return 1
-    print(machine())
+    print(f"machine: {describe()}")
     print(f"iterations: {args.iterations}; times are thread CPU time; baseline: the same C "
           "compiled by gcc -O2, run natively")
     header = (f"{'workload':<13} {'insns':>6} {'vm ns/run':>10} {'ns/insn':>8} "
