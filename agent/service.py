@@ -17,7 +17,7 @@ from typing import Any
 
 from freeoffload.topology import CRMap, Node, Selection, Task, select_target
 
-from freeoffload.errors import AgentError, ConfigError, Location
+from freeoffload.errors import AgentError, ConfigError, FreeOffloadError, Location
 
 from ._wire import ReportError, _located
 from .auth import auth_headers, client_ssl
@@ -103,6 +103,71 @@ class Agent:
         self.started = time.time()
         self.observers: list[Callable[[Node], None]] = []  # called with each accepted record
         self.pushes: list[dict[str, Any]] = []  # the trigger's pushes, newest last
+        self.others: CRMap | None = None  # other groups, as last learned (see wider_map)
+        self.others_from = ""
+
+    # -- other groups -----------------------------------------------------------------------
+    async def wider_map(self) -> CRMap:
+        """This agent's own view plus what it can learn of the other groups.
+
+        A center's store holds its group (and the cloud's record); the other groups' nodes and
+        links come from the cloud's ``/v1/topology`` (the whole map), else from every peer
+        center's. Our own records and links win over theirs. When nobody answers, the other
+        groups as last learned are used (and the failure logged); the cloud's view is already
+        whole.
+        """
+        own = self.store.crmap(None if self.cfg.role == "cloud" else self.cfg.group)
+        if self.cfg.role == "cloud":
+            return own
+        others = await self._learn_others()
+        if others is None:
+            return own
+        nodes = dict(own.nodes)
+        for name, node in others.nodes.items():
+            if name not in nodes and node.group != self.cfg.group and node.role != "device":
+                nodes[name] = node
+        pairs = {e.pair for e in own.edges}
+        edges = [*own.edges, *(e for e in others.edges if e.pair not in pairs
+                               and e.start_node in nodes and e.end_node in nodes)]
+        return CRMap(nodes, edges, "<agent+others>")
+
+    async def _learn_others(self) -> CRMap | None:
+        from ._wire import parse_map_text
+
+        sources = [self.cloud] if self.cloud else []
+        sources += sorted(self.peers - {self.cfg.address, self.cloud})
+        maps: list[tuple[str, CRMap]] = []
+        for address in sources:
+            try:
+                status, body = await self.peer.call("GET", address, "/v1/topology")
+                if status != 200:
+                    raise AgentError(f"GET {address}/v1/topology: {status}: "
+                                     f"{body[:200].decode(errors='replace')}")
+                found = await asyncio.to_thread(parse_map_text, body.decode(),
+                                                f"{address}/v1/topology")
+            except (FreeOffloadError, UnicodeDecodeError) as err:
+                event(log, "others.fetch_failed", logging.WARNING, peer=address,
+                      error=str(err).splitlines()[0])
+                continue
+            maps.append((address, found))
+            if address == self.cloud:
+                break  # the cloud holds every group
+        if not maps:
+            if self.others is not None:
+                event(log, "others.stale", logging.WARNING, source=self.others_from)
+            return self.others
+        nodes: dict[str, Node] = {}
+        edges: dict[tuple[str, str], Any] = {}
+        for _, found in maps:
+            for name, node in found.nodes.items():
+                old = nodes.get(name)
+                if old is None or (node.updated or 0.0) > (old.updated or 0.0):
+                    nodes[name] = node
+            for edge in found.edges:
+                edges.setdefault(edge.pair, edge)
+        self.others = CRMap(nodes, list(edges.values()), "<others>")
+        self.others_from = ", ".join(a for a, _ in maps)
+        return self.others
 
     # -- queries ----------------------------------------------------------------------------
     def select_local(self, crmap: CRMap, task: Task, requester: str, explain: bool) -> Answer:

@@ -2,11 +2,13 @@
 
 A :class:`CpuTrigger` watches each node's reported CPU. ``samples`` reports in a row at or above
 ``threshold`` fire it; ``samples`` reports in a row below ``threshold - hysteresis`` restore it.
-On fire, the center computes new targets for every device attached to that node (the group's
-CR-map seen from the device, the overloaded node left out) and pushes them as a signed update of
-the selection policy's ``candidates`` map (installing the signed policy first when the device
-lacks it); on restore it pushes the targets of the map as it now is. Every push is logged with
-its reason.
+On fire, the center computes new targets for every device attached to that node (the CR-map seen
+from the device, the overloaded node left out: its own group, plus the other groups' nodes and
+links learned from the cloud or the other centers, :meth:`Agent.wider_map`, so that the policy
+searches the group first, then the other groups, then the cloud) and pushes them as a signed
+update of the selection policy's ``candidates`` map (installing the signed policy first when
+the device lacks it); on restore it pushes the targets of the map as it now is. Every push is
+logged with its reason.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = ["CpuTrigger", "PushMaterial", "Pusher", "load_push_material"]
 log = logging.getLogger("freeoffload.agent.trigger")
 DEVICE_LINK_MS = 1.0
 DEVICE_LINK_MBIT = 100.0
+LEVELS = ("group", "other-group", "cloud")  # a candidate row's level
 
 
 @dataclass
@@ -115,6 +118,42 @@ def device_view(crmap: CRMap, device: DeviceConfig, group: str, exclude: str = "
     return CRMap(nodes, edges, "<trigger>")
 
 
+def fit_candidates(view: CRMap, requester: str) -> CRMap:
+    """``view`` cut to the :data:`MAX_CANDIDATES` rows the candidates map holds.
+
+    The requester's group and the clouds always stay; the other groups' edges fill what is
+    left, online ones only, nearest first, alternating secure and insecure ones so that
+    sensitive and ordinary tasks both keep their nearest choices. Unchanged when it fits.
+    """
+    from freeoffload.topology.candidates import MAX_CANDIDATES
+    from freeoffload.topology.graph import distances_from
+
+    group = view.nodes[requester].group
+    dist = distances_from(view, requester)
+    rows = [n for n in view.nodes.values() if n.role in ("edge", "cloud") and n.name in dist]
+    if len(rows) <= MAX_CANDIDATES:
+        return view
+    keep = {n.name for n in rows if n.role == "cloud" or n.group == group}
+    others = sorted((n for n in rows if n.name not in keep and n.online),
+                    key=lambda n: (dist[n.name], n.name))
+    secure = [n.name for n in others if n.security]
+    plain = [n.name for n in others if not n.security]
+    room = MAX_CANDIDATES - len(keep)
+    while room > 0 and (secure or plain):
+        for queue in (secure, plain):
+            if queue and room > 0:
+                keep.add(queue.pop(0))
+                room -= 1
+    nodes = {name: n for name, n in view.nodes.items()
+             if name in keep or n.role not in ("edge", "cloud")}
+    # links through a dropped node still count: the path latencies stay those of the full map
+    edges = list(view.edges)
+    for name in view.nodes:
+        if name not in nodes:
+            nodes[name] = dataclasses.replace(view.nodes[name], role="device")
+    return CRMap(nodes, edges, view.source)
+
+
 class Pusher:
     """Pushes the policy and candidates of the devices attached to a node."""
 
@@ -154,12 +193,13 @@ class Pusher:
         from freeoffload.offload_vm.policy import sign_map_update
         from freeoffload.topology.candidates import candidate_items, candidate_rows
 
-        crmap = self.agent.store.crmap(self.agent.cfg.group)
-        view = device_view(crmap, device, self.agent.cfg.group,
-                           exclude=node if action == "fire" else "")
         record: dict[str, Any] = {"device": device.name, "node": node, "action": action,
                                   "reason": reason}
         try:
+            crmap = await self.agent.wider_map()
+            view = fit_candidates(device_view(crmap, device, self.agent.cfg.group,
+                                              exclude=node if action == "fire" else ""),
+                                  device.name)
             rows = candidate_rows(view, device.name)
             status = await self._status(device)
             await self._install_policy(device, status, record)
@@ -167,8 +207,10 @@ class Pusher:
             update = sign_map_update(self.material.policy_name, "candidates", version,
                                      candidate_items(rows), self.material.key)
             await self._put(device, "/v1/maps/candidates", update)
+            usable = [r for r in rows if r.name != node or action != "fire"]
             record.update(result="ok", map_version=version,
-                          targets=[r.name for r in rows if r.name != node or action != "fire"])
+                          targets=[r.name for r in usable],
+                          levels={r.name: LEVELS[r.level] for r in usable})
             self.agent.metrics.pushes.labels(action, "ok").inc()
             event(log, "push", **record)
         except (AgentError, ValueError, Exception) as err:

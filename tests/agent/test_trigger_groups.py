@@ -1,0 +1,184 @@
+"""A center's push carries the other groups: the candidates it sends a device let the policy
+leave the group when nothing in it can take the task (the paper's edge1 -> edge3 move).
+
+Real agents on loopback (cloud, an insecure group g1 whose center has the trigger, a secure
+group g2), a real ``freeoffload device`` server in the same event loop, the example selection
+policy compiled by clang; the pushed rows are then run through that policy in our VM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Any
+
+from agenttools import SteadyNode, config, free_port
+from conftest import need
+from freeoffload.agent import Daemon
+from freeoffload.agent.trigger import fit_candidates
+from freeoffload.topology import CPU, ComputingPower, CRMap, Edge, Node, Resource
+from freeoffload.topology.candidates import LEVEL_OTHER, MAX_CANDIDATES, candidate_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+INTERVAL = 0.2
+TASKS = {  # (Type, Sensitive, Urgent)
+    "sensitive+urgent": ("cpu", True, True),
+    "sensitive": ("cpu", True, False),
+    "plain": ("io", False, False),
+}
+
+
+def _agents(device_url: str, fop: Path, key: Path) -> list[Any]:
+    cloud = config(node="cloud", role="cloud", group="cloud", token="tc",
+                   tokens={"g1": "t1", "g2": "t2"}, report_interval=INTERVAL,
+                   record={"Role": "cloud", "Security": True}, prober={"interval": 0.3},
+                   tasks={"kib": 16})
+    trigger = {"threshold": 70, "hysteresis": 10, "samples": 2, "policy": str(fop),
+               "key": str(key), "devices": [{"name": "dev1", "attached": "g1m1",
+                                             "url": device_url}]}
+    cfgs = [cloud]
+    for group, token, secure in (("g1", "t1", False), ("g2", "t2", True)):
+        extra: dict[str, Any] = {"trigger": trigger} if group == "g1" else {}
+        center = config(node=f"{group}c", role="center", group=group, token=token,
+                        cloud=cloud.address, report_interval=INTERVAL,
+                        prober={"interval": 0.3}, record={"Role": "edge", "Security": secure},
+                        tasks={"kib": 16}, **extra)
+        cfgs += [center, *(config(node=f"{group}m{i}", role="member", group=group, token=token,
+                                  center=center.address, report_interval=INTERVAL,
+                                  record={"Role": "edge", "Security": secure})
+                           for i in (1, 2))]
+    return cfgs
+
+
+def _policy(tmp: Path) -> tuple[Path, Path, Path, bytes]:
+    from freeoffload.offload_vm.policy import (
+        compile_policy,
+        generate_keys,
+        load_private_key,
+        load_public_key,
+        read_package,
+    )
+
+    priv, pub = generate_keys(tmp / "keys")
+    built = compile_policy(ROOT / "examples/policies/select_target.c",
+                           key=load_private_key(priv), version=1)
+    fop = tmp / "select_target.fop"
+    fop.write_bytes(built.data)
+    elf = read_package(built.data, [load_public_key(pub)], str(fop)).elf
+    return fop, priv, pub, elf
+
+
+def _choose(elf: bytes, rows: list[tuple[bytes, bytes]], dst: str, kind: str) -> str:
+    """Where the policy sends a connect() to ``dst`` for a task of ``kind``."""
+    from freeoffload.offload_vm.policy import ConnectContext, parse_endpoint, run_policy
+
+    family, ip, port = parse_endpoint(dst)
+    ttype, sensitive, urgent = TASKS[kind]
+    ctx = ConnectContext(family, ip, port, task_type=1 if ttype == "cpu" else 2,
+                         task_flags=(1 if sensitive else 0) | (2 if urgent else 0),
+                         demand_cpu_milli=100, demand_memory_mib=16, demand_storage_mib=1)
+    decision = run_policy(elf, ctx, {"candidates": rows})
+    return decision.after.destination
+
+
+def test_center_pushes_other_groups_secure_edge_when_its_group_has_none(tmp_path: Path) -> None:
+    need(shutil.which("clang") is not None, "clang is installed by .ci/install-deps")
+    from aiohttp import web
+    from freeoffload.firmware_hooks.device.config import load_config_text
+    from freeoffload.firmware_hooks.device.core import Device
+    from freeoffload.firmware_hooks.device.server import make_app
+
+    fop, priv, pub, elf = _policy(tmp_path)
+    port = free_port()
+    device = Device(load_config_text(
+        f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
+        f"trusted_keys: [{pub}]\n", "<test device>", tmp_path))
+    cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv)
+    address = {c.node: c.address for c in cfgs}
+
+    async def run() -> dict[str, Any]:
+        runner = web.AppRunner(make_app(device), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        daemons = [Daemon(c, SteadyNode(c)) for c in cfgs]
+        by_name = {d.cfg.node: d for d in daemons}
+        try:
+            for d in daemons:
+                await d.start()
+            cloud, g1c = by_name["cloud"].agent, by_name["g1c"].agent
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 30
+            # the cloud knows group g2 before g1m1 gets busy
+            while not {"g2c", "g2m1", "g2m2"} <= {
+                    n for n, e in cloud.store.entries.items() if e.node.online}:
+                assert loop.time() < end, "the cloud never heard of group g2"
+                await asyncio.sleep(0.05)
+            assert not g1c.pushes
+            local = by_name["g1m1"].local
+            assert isinstance(local, SteadyNode)
+            local.cpu = 95.0
+            while not [p for p in g1c.pushes if p.get("result") == "ok"]:
+                assert loop.time() < end, f"no push: {g1c.pushes}"
+                await asyncio.sleep(0.05)
+            return g1c.pushes[-1]
+        finally:
+            for d in daemons:
+                await d.stop()
+            await runner.cleanup()
+
+    push = asyncio.run(run())
+    assert push["action"] == "fire" and push["node"] == "g1m1", push
+    # other groups' capable nodes are in what the center pushed, with their level
+    assert {"g2c", "g2m1", "g2m2"} <= set(push["targets"]), push
+    assert {push["levels"][n] for n in ("g2c", "g2m1", "g2m2")} == {"other-group"}
+    assert push["levels"]["cloud"] == "cloud" and push["levels"]["g1m2"] == "group"
+
+    rows = device.state.load_rows("candidates")
+    assert rows is not None and any(v.strip(b"\0") for _, v in rows)
+    node_at = {a: n for n, a in address.items()}
+    to_g1m1 = address["g1m1"]  # what dev1's programs connect to
+    chosen = node_at[_choose(elf, rows, to_g1m1, "sensitive+urgent")]
+    # g1 has no secure node: the nearest secure edge of the other group, not the cloud
+    assert chosen == "g2c", chosen
+    assert node_at[_choose(elf, rows, to_g1m1, "sensitive")] == "cloud"
+    assert node_at[_choose(elf, rows, to_g1m1, "plain")] in {"g1c", "g1m2"}  # own group first
+
+
+def _edge(name: str, group: str, secure: bool, ip: int) -> Node:
+    return Node(name, "edge", ComputingPower(CPU(2, 2000), 2048, 32), group=group,
+                address=f"10.1.{ip // 250}.{ip % 250 + 1}:80", security=secure,
+                resource=Resource(10, 100, 1, 0), capability={"cpu": 10.0, "io": 10.0})
+
+
+def test_fit_candidates_keeps_own_group_clouds_and_nearest_of_each_kind() -> None:
+    """More edges than the map's 64 rows: the device's group and the cloud stay, then the
+    nearest other-group edges, secure and insecure alike, within the 64."""
+    nodes = {"cloud": dataclasses.replace(_edge("cloud", "cloud", True, 0), role="cloud"),
+             "dev": Node("dev", "device", ComputingPower(CPU(0), 0, 0), group="a")}
+    edges = [Edge("dev", "a0", 100, 1.0), Edge("a0", "cloud", 100, 40.0)]
+    for i in range(5):
+        nodes[f"a{i}"] = _edge(f"a{i}", "a", False, 1 + i)
+        if i:
+            edges.append(Edge("a0", f"a{i}", 1000, 0.5))
+    for i in range(100):  # far groups; the secure ones are all farther than the insecure
+        name = f"s{i:03}" if i % 4 == 0 else f"p{i:03}"
+        nodes[name] = _edge(name, f"g{i // 10}", i % 4 == 0, 10 + i)
+        edges.append(Edge("a0", name, 500, 5.0 + i + (200 if i % 4 == 0 else 0)))
+    view = CRMap(nodes, edges, "<test>")
+    fitted = fit_candidates(view, "dev")
+    rows = candidate_rows(fitted, "dev")
+    names = {r.name for r in rows}
+    assert len(rows) == MAX_CANDIDATES
+    assert {"cloud", "a0", "a1", "a2", "a3", "a4"} <= names
+    secure = sorted(n for n in names if n.startswith("s"))
+    assert secure == [f"s{i:03}" for i in range(0, 100, 4)]  # all 25 secure ones fit
+    assert {r.level for r in rows if r.name[0] in "sp"} == {LEVEL_OTHER}
+    plain = sorted(n for n in names if n.startswith("p"))
+    assert len(plain) == MAX_CANDIDATES - 6 - 25 and plain[0] == "p001"  # the nearest ones
+    by_name = {r.name: r for r in rows}
+    assert by_name["p001"].latency_us == 7000  # dev -> a0 -> p001: 1 + 6 ms
+    few = dict(list(nodes.items())[:8])
+    small = CRMap(few, [e for e in edges if e.start_node in few and e.end_node in few], "<s>")
+    assert fit_candidates(small, "dev") is small  # it fits: unchanged
