@@ -111,9 +111,6 @@ def test_greedy_draws_only_capable_nodes(testbed: tuple[Plan, Cgroups]) -> None:
         "cloud", "edge3"]
 
 
-@pytest.mark.xfail(strict=False, reason="agent: the trigger chooses dev1's new targets from its "
-                   "own group's map (agent/trigger.py Pusher._push_device: store.crmap(group)), "
-                   "which lacks edge3 (campus-b), so the push sends dev1 to the cloud")
 def test_fig7_reduced(testbed: tuple[Plan, Cgroups], tmp_path: Path) -> None:
     from freeoffload.agent.testbed.fig7 import run_fig7
 
