@@ -127,43 +127,70 @@ static void fohook_free_unused(void)
     }
 }
 
-static struct fohook_policy *fohook_load(uint64_t *gen)
+/* Load generation *gen; when writers publish newer ones meanwhile (and prune the one being
+ * read), follow them. NULL when the newest generation holds no policy or cannot be loaded:
+ * *settled is 1 when that is the store's state (the next call need not try again), 0 when
+ * the load gave up (out of memory, writers kept racing it) and the next call must retry. */
+static struct fohook_policy *fohook_load(uint64_t *gen, int *settled)
 {
     fohook_err err = {0, ""};
-    for (int attempt = 0; attempt < 4; attempt++) {
+    *settled = 0;
+    for (int attempt = 0; attempt < 8; attempt++) {
         struct fohook_policy *p = calloc(1, sizeof *p);
-        if (p == NULL)
+        if (p == NULL) {
+            fohook_debug("store generation %llu: out of memory; this connect() passes "
+                         "unchanged, the next one tries again", (unsigned long long)*gen);
             return NULL;
+        }
         p->gen = *gen;
         int rc = fohook_store_open_gen(fohook_store_dir, *gen, 0, &p->l, &err);
-        if (rc == FOHOOK_OK)
+        if (rc == FOHOOK_OK) {
+            *settled = 1;
             return p;
+        }
         free(p);
         uint64_t now = __atomic_load_n(&fohook_header->generation, __ATOMIC_ACQUIRE);
         if (now == *gen) { /* not a race with a writer: this generation is bad or empty */
-            if (rc != FOHOOK_E_NO_POLICY)
+            char dir[FOHOOK_PATH_MAX];
+            /* "no policy" is a generation without its directory; a directory missing a
+             * file is a broken store */
+            if (rc != FOHOOK_E_NO_POLICY ||
+                (fohook_store_path(dir, sizeof dir, fohook_store_dir, *gen, "", NULL) ==
+                     FOHOOK_OK && access(dir, F_OK) == 0))
                 fohook_debug("store generation %llu: %s; connect() calls pass unchanged",
                              (unsigned long long)*gen, fohook_error(&err));
+            *settled = 1;
             return NULL;
         }
         *gen = now;
     }
+    fohook_debug("store generation %llu: %s, and writers kept publishing newer ones while it "
+                 "loaded; this connect() passes unchanged, the next one tries again",
+                 (unsigned long long)*gen, fohook_error(&err));
     return NULL;
 }
 
-static void fohook_reload(uint64_t gen)
+static void fohook_reload(struct fohook_store_header *h)
 {
-    if (fohook_reloading)
-        return; /* a signal handler's connect() while this thread loads: current policy */
+    if (fohook_reloading) {
+        fohook_debug("connect() from a signal handler while its thread loads a new policy: "
+                     "it runs the policy loaded before (none: passes unchanged)");
+        return;
+    }
     /* Another thread may be loading this generation: wait for it (local files, a fraction
      * of a millisecond), so that no call that starts after a generation was published runs
      * the policy it replaced. */
     pthread_mutex_lock(&fohook_reload_lock);
     fohook_reloading = 1;
+    /* the generation now, not the one seen before waiting: a thread that waited while
+     * another loaded a newer one must not load back the older one */
+    uint64_t gen = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
     if (__atomic_load_n(&fohook_loaded_gen, __ATOMIC_ACQUIRE) != gen) {
-        struct fohook_policy *p = fohook_load(&gen);
+        int settled;
+        struct fohook_policy *p = fohook_load(&gen, &settled);
         struct fohook_policy *old = __atomic_exchange_n(&fohook_current, p, __ATOMIC_SEQ_CST);
-        __atomic_store_n(&fohook_loaded_gen, gen, __ATOMIC_RELEASE);
+        if (settled) /* else the next call loads again */
+            __atomic_store_n(&fohook_loaded_gen, gen, __ATOMIC_RELEASE);
         if (old != NULL) {
             old->next = fohook_retired;
             fohook_retired = old;
@@ -181,9 +208,14 @@ static struct fohook_store_header *fohook_map_store(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     long long now = ts.tv_sec * 1000000000LL + ts.tv_nsec;
-    if (fohook_store_dir[0] == '\0' || fohook_reloading ||
+    if (fohook_store_dir[0] == '\0' ||
         now < __atomic_load_n(&fohook_header_retry_at, __ATOMIC_ACQUIRE))
         return NULL;
+    if (fohook_reloading) {
+        fohook_debug("connect() from a signal handler while its thread maps the policy "
+                     "store: passes unchanged");
+        return NULL;
+    }
     pthread_mutex_lock(&fohook_reload_lock);
     struct fohook_store_header *h = __atomic_load_n(&fohook_header, __ATOMIC_ACQUIRE);
     if (h == NULL) {
@@ -208,7 +240,7 @@ static void fohook_check_store(void)
         return;
     uint64_t gen = __atomic_load_n(&h->generation, __ATOMIC_ACQUIRE);
     if (gen != __atomic_load_n(&fohook_loaded_gen, __ATOMIC_ACQUIRE))
-        fohook_reload(gen);
+        fohook_reload(h);
 }
 
 /* Run `p` on the call; 1 and the new address in `out` when it rewrote the destination. */
@@ -218,8 +250,11 @@ static int fohook_run(struct fohook_policy *p, int fd, const struct sockaddr *ad
     struct fo_connect_ctx ctx;
     uint64_t r0 = 0;
     fovm_error verr;
-    if (fohook_ctx_build(&ctx, &fohook_task, fohook_pid, fd, addr, len) != 0)
+    if (fohook_ctx_build(&ctx, &fohook_task, fohook_pid, fd, addr, len) != 0) {
+        fohook_debug("connect() with a %u-byte address of family %d: passes unchanged",
+                     (unsigned)len, (int)addr->sa_family);
         return 0;
+    }
     if (fovm_exec(p->l.vm, &ctx, sizeof ctx, &r0, &verr) != FOVM_OK) {
         fohook_debug("policy of generation %llu faulted: %s; connect() passes unchanged",
                      (unsigned long long)p->gen, verr.msg);
@@ -253,7 +288,11 @@ int fohook_runtime_connect(int fd, const struct sockaddr *addr, socklen_t len)
     if (__atomic_load_n(&fohook_current, __ATOMIC_ACQUIRE) != NULL && addr != NULL &&
         len >= sizeof(sa_family_t) && (addr->sa_family == AF_INET ||
                                       addr->sa_family == AF_INET6)) {
-        if ((slot = fohook_slot()) != NULL && slot->hazard == NULL) { /* NULL: not nested */
+        slot = fohook_slot(); /* NULL: more threads than slots (said once) */
+        if (slot != NULL && slot->hazard != NULL) /* nested: a signal handler's call */
+            fohook_debug("connect() from a signal handler interrupting a hooked connect() "
+                         "on its thread: passes unchanged");
+        else if (slot != NULL) {
             struct fohook_policy *p;
             do {
                 p = __atomic_load_n(&fohook_current, __ATOMIC_SEQ_CST);

@@ -101,3 +101,36 @@ def test_threads_released_at_start_all_run_the_policy(
     assert not missed, f"{len(missed)} of {RUNS} fresh processes (original port {a.port}):\n" \
         + "\n".join(missed)
     assert a.accepted == 0
+
+
+def test_generation_missing_a_file_is_one_debug_line(
+    tmp_path: Path, store: PolicyStore, servers: Callable[..., BannerServer],
+    test_policy: Callable[..., bytes],
+) -> None:
+    # A published generation whose directory lost its meta file is a broken store, not "no
+    # policy": the calls pass unchanged and the hook says why (it used to say nothing).
+    a, b = servers(), servers()
+    store.install("to_port", test_policy("to_port", FROM_PORT=a.port, TO_PORT=b.port), 1)
+    installed = store.current()
+    assert installed is not None
+    (installed.path / "meta").unlink()
+    client = _race_client(tmp_path)
+    done = freeoffload_run(store, [str(client), "127.0.0.1", str(a.port), "4"], debug=True)
+    assert done.returncode == 0 and done.stdout == f"port {a.port}\n" * 4
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and f"generation {installed.generation}" in lines[0], done.stderr
+    assert "meta" in lines[0] and "pass unchanged" in lines[0]
+
+
+def test_removed_policy_is_quiet(
+    tmp_path: Path, store: PolicyStore, servers: Callable[..., BannerServer],
+    test_policy: Callable[..., bytes],
+) -> None:
+    # "no policy" (a generation without its directory) is not a problem: nothing is printed
+    a, b = servers(), servers()
+    store.install("to_port", test_policy("to_port", FROM_PORT=a.port, TO_PORT=b.port), 1)
+    store.remove()
+    client = _race_client(tmp_path)
+    done = freeoffload_run(store, [str(client), "127.0.0.1", str(a.port), "4"], debug=True)
+    assert done.returncode == 0 and done.stdout == f"port {a.port}\n" * 4
+    assert done.stderr == ""
