@@ -3,14 +3,41 @@
 ``freeoffload agent`` runs a :class:`Daemon`; its state and decisions are an :class:`Agent`
 served by :func:`build_app`. :func:`fetch_topology` and :func:`push_to_group` are for other
 parts' command lines (``topology show --from URL``, ``policy push --group NAME``).
+
+The names are imported on first use (a module ``__getattr__``): every ``freeoffload`` command
+imports this package for its ``_cli``, and the daemon's imports (aiohttp, prometheus_client,
+zeroconf, networkx) would cost each of them a second of start-up.
 """
 
-from .config import AgentConfig, default_config, load_config, load_config_text
-from .daemon import Daemon, run_daemon
-from .peers import fetch_topology, fetch_topology_text, push_to_group
-from .server import build_app
-from .service import Agent, Answer
-from .state import ReportError, Store
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import AgentConfig, default_config, load_config, load_config_text
+    from .daemon import Daemon, run_daemon
+    from .peers import fetch_topology, fetch_topology_text, push_to_group
+    from .server import build_app
+    from .service import Agent, Answer
+    from .state import ReportError, Store
+
+_WHERE = {
+    "Agent": "service",
+    "AgentConfig": "config",
+    "Answer": "service",
+    "Daemon": "daemon",
+    "ReportError": "state",
+    "Store": "state",
+    "build_app": "server",
+    "default_config": "config",
+    "fetch_topology": "peers",
+    "fetch_topology_text": "peers",
+    "load_config": "config",
+    "load_config_text": "config",
+    "push_to_group": "peers",
+    "run_daemon": "daemon",
+}
 
 __all__ = [
     "Agent",
@@ -28,3 +55,16 @@ __all__ = [
     "push_to_group",
     "run_daemon",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

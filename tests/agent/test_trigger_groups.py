@@ -110,10 +110,13 @@ def test_center_pushes_other_groups_secure_edge_when_its_group_has_none(tmp_path
             cloud, g1c = by_name["cloud"].agent, by_name["g1c"].agent
             loop = asyncio.get_running_loop()
             end = loop.time() + 30
-            # the cloud knows group g2 before g1m1 gets busy
-            while not {"g2c", "g2m1", "g2m2"} <= {
-                    n for n, e in cloud.store.entries.items() if e.node.online}:
-                assert loop.time() < end, "the cloud never heard of group g2"
+            # the cloud knows group g2 and its links (probed) before g1m1 gets busy
+            want = {("cloud", "g1c"), ("g1c", "g1m1"), ("cloud", "g2c"), ("g2c", "g2m1"),
+                    ("g2c", "g2m2")}
+            while not ({"g2c", "g2m1", "g2m2"} <= {
+                    n for n, e in cloud.store.entries.items() if e.node.online}
+                    and want <= set(cloud.store.links)):
+                assert loop.time() < end, f"the cloud never knew g2: {cloud.store.links}"
                 await asyncio.sleep(0.05)
             assert not g1c.pushes
             local = by_name["g1m1"].local
