@@ -60,8 +60,6 @@ def test_hooked_client_goes_where_the_pushed_map_says(testbed: tuple[Plan, Cgrou
     assert all(r.target == plan.address("edge1") for r in records)
 
 
-@pytest.mark.xfail(strict=False, reason="firmware_hooks: concurrent first connect() calls of a "
-                   "fresh process are sometimes left unrewritten (seen here: 4 of 6)")
 def test_hooked_client_concurrent_connects_all_rewritten(testbed: tuple[Plan, Cgroups]) -> None:
     plan, cgroups = testbed
     device = _paper_map_device(plan, cgroups)
