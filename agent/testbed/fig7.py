@@ -184,8 +184,11 @@ def _story(run: Fig7) -> list[str]:
                  if crossing is not None else f"  {EDGE} never passed {THRESHOLD:g}% CPU")
     if run.push_at is not None:
         record = run.push_record or {}
+        levels = record.get("levels") or {}
+        targets = ", ".join(f"{n} ({levels[n]})" if n in levels else str(n)
+                            for n in record.get("targets") or [])
         lines.append(f"  push to dev1 at t={run.push_at:.1f}s: {record.get('reason', '')} "
-                     f"(targets {record.get('targets')})")
+                     f"(targets {targets or '-'})")
     else:
         lines.append("  no push reached dev1")
     lines.append(f"  before the push: {', '.join(before) or '-'}")
