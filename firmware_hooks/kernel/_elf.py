@@ -81,6 +81,8 @@ def _sections(elf: bytes) -> list[_Section]:
         raise ObjectError(f"ELF machine {machine} is not BPF ({_EM_BPF})")
     shoff, = struct.unpack_from("<Q", elf, 40)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 58)
+    if shentsize < 64 or shoff + shnum * shentsize > len(elf):
+        raise ObjectError("the section header table runs past the end of the file")
     raw = []
     for i in range(shnum):
         name, typ, flags, _a, off, size, link, info = struct.unpack_from(

@@ -62,7 +62,7 @@ def test_damaged_objects_are_refused_with_a_reason(objects: dict[str, bytes]) ->
             except ObjectError as err:
                 refused += 1
                 assert str(err)
-        for n in range(0, len(data), 211):
+        for n in range(len(data)):  # every truncation, whatever the debug info's length
             with pytest.raises(ObjectError):
                 read_object(data[:n])
     assert refused > 0
