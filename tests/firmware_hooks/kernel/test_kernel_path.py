@@ -6,6 +6,7 @@ getpeername() hands back the address the program asked for. Root, BPF and cgroup
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -197,6 +198,23 @@ def test_without_a_policy_connections_are_unchanged(
     assert out == f"got=A peer=127.0.0.1:{a.port}"
 
 
+def _go(fifo: Path, timeout: float = 60.0) -> None:
+    """Let the program's next ``read x < FIFO`` through; fail (not hang) when none comes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as err:  # ENXIO: no reader has the FIFO open yet
+            if err.errno != errno.ENXIO or time.monotonic() > deadline:
+                pytest.fail(f"the program stopped reading {fifo}: {err}")
+            time.sleep(0.02)
+    try:
+        os.write(fd, b"go\n")
+    finally:
+        os.close(fd)
+
+
 def test_a_map_update_changes_the_next_connection_of_a_running_program(
         tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
         redirect_elf: bytes) -> None:
@@ -209,7 +227,8 @@ def test_a_map_update_changes_the_next_connection_of_a_running_program(
     fifo = tmp_path / "go"
     os.mkfifo(fifo)
     client = f"{clients['static']} 127.0.0.1 {a.port}"
-    script = f"{client}; read x < {fifo}; {client}"
+    # A read that meets the writer's close first sees end-of-file: it waits for the next one.
+    script = f"{client}; until read x < {fifo}; do :; done; {client}"
     code = ("import sys; from freeoffload.firmware_hooks.kernel import run_in_cgroup; "
             "sys.exit(run_in_cgroup(sys.argv[2:], sys.argv[1], {}))")
     proc = subprocess.Popen([sys.executable, "-c", code, str(store), "sh", "-c", script],
@@ -220,7 +239,7 @@ def test_a_map_update_changes_the_next_connection_of_a_running_program(
         PolicyStore(store).update_map("redirects", *redirect_entry(f"127.0.0.1:{a.port}",
                                                                    f"127.0.0.1:{c.port}"))
         time.sleep(1.5)  # the kernel path copies the rows on its next poll (50 ms)
-        fifo.write_text("go\n")
+        _go(fifo)
         assert proc.stdout.readline().startswith("got=C ")
         assert proc.wait(timeout=30) == 0
     finally:
@@ -289,7 +308,7 @@ def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
         return steps[step[0]]
 
     client = f"{clients['static']} 127.0.0.1 {a.port}"
-    script = "; ".join([f"read x < {fifo}; {client}"] * len(steps))
+    script = "; ".join([f"until read x < {fifo}; do :; done; {client}"] * len(steps))
     result: list[int] = []
     runner = threading.Thread(target=lambda: result.append(
         run_with_source(["sh", "-c", script], source, dict(os.environ))))
@@ -298,7 +317,7 @@ def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
         for i in range(len(steps)):
             step[0] = i
             time.sleep(1.0)  # many polls, even on a loaded machine
-            fifo.write_text("go\n")
+            _go(fifo)
     finally:
         runner.join(timeout=60)
     assert result == [0]
