@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from freeoffload.errors import TestbedError
 
 from . import procs
@@ -134,6 +136,37 @@ class Agents:
                 self.root.parent / "logs" / f"{name}.agent.log")
         for name in self.configs:
             self.wait_healthy(name)
+        self.wait_converged()
+
+    def _names_in_map(self, name: str) -> set[str]:
+        text = self.get(name, "/v1/topology")
+        try:
+            data = yaml.safe_load(text) if isinstance(text, str) else text
+        except yaml.YAMLError:
+            return set()
+        if not isinstance(data, dict):
+            return set()
+        return {str(n.get("Name")) for n in data.get("nodes") or [] if isinstance(n, dict)}
+
+    def wait_converged(self, timeout: float = 90.0) -> None:
+        """Until the cloud's map holds every edge and the cloud, and each center's holds the
+        cloud: an experiment starts from a system in its steady state, not mid-discovery."""
+        servers = {n.name for n in self.plan.nodes if n.role != "device"}
+        clouds = [n for n, c in self.configs.items() if c["role"] == "cloud"]
+        centers = [n for n, c in self.configs.items() if c["role"] == "center"]
+        deadline = time.monotonic() + timeout
+        missing: dict[str, set[str]] = {}
+        while time.monotonic() < deadline:
+            missing = {n: servers - self._names_in_map(n) for n in clouds}
+            missing.update({n: set(clouds) - self._names_in_map(n) for n in centers})
+            missing = {n: m for n, m in missing.items() if m}
+            if not missing:
+                return
+            time.sleep(0.5)
+        raise TestbedError("the agents did not converge in "
+                           f"{timeout:.0f} s: missing from their maps: "
+                           + "; ".join(f"{n}: {', '.join(sorted(m))}"
+                                       for n, m in sorted(missing.items())))
 
     def stop(self) -> None:
         """Stop every agent started here."""
