@@ -215,6 +215,15 @@ def _go(fifo: Path, timeout: float = 60.0) -> None:
         os.close(fd)
 
 
+def _wait_lines(path: Path, count: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"step {count} of the program did not finish in {timeout:.0f} s")
+
+
 def test_a_map_update_changes_the_next_connection_of_a_running_program(
         tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
         redirect_elf: bytes) -> None:
@@ -308,7 +317,9 @@ def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
         return steps[step[0]]
 
     client = f"{clients['static']} 127.0.0.1 {a.port}"
-    script = "; ".join([f"until read x < {fifo}; do :; done; {client}"] * len(steps))
+    done = tmp_path / "done"  # one line per finished step: the next snapshot waits for it
+    script = "; ".join([f"until read x < {fifo}; do :; done; {client}; echo >> {done}"]
+                       * len(steps))
     result: list[int] = []
     runner = threading.Thread(target=lambda: result.append(
         run_with_source(["sh", "-c", script], source, dict(os.environ))))
@@ -318,6 +329,7 @@ def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
             step[0] = i
             time.sleep(1.0)  # many polls, even on a loaded machine
             _go(fifo)
+            _wait_lines(done, i + 1)
     finally:
         runner.join(timeout=60)
     assert result == [0]
