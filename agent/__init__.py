@@ -11,8 +11,9 @@ zeroconf, networkx) would cost each of them a second of start-up.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from freeoffload import _lazy
 
 if TYPE_CHECKING:
     from .config import AgentConfig, default_config, load_config, load_config_text
@@ -58,12 +59,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, globals(), _WHERE, name)
 
 
 def __dir__() -> list[str]:

@@ -10,8 +10,9 @@ The names are imported on first use (a module ``__getattr__``), so that importin
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from freeoffload import _lazy
 
 if TYPE_CHECKING:
     from .bed import STATE_DIR, Status, down, read_state, status, up
@@ -45,12 +46,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, globals(), _WHERE, name)
 
 
 def __dir__() -> list[str]:
