@@ -9,6 +9,11 @@ are visible to them at once (the map files are shared memory).
     store.install("redirect", elf_bytes, version=3)
     store.update_map("redirects", key, value)
     store.current()                            # InstalledPolicy(name, version, ...) or None
+
+A map whose name starts with ``local_`` (:data:`LOCAL_MAP_PREFIX`) is process-local: each
+hooked process keeps its own rows, zeroed when it loads a generation, and the store holds no
+file for it. :attr:`InstalledPolicy.local_maps` lists such maps; updating or reading one
+through the store raises :class:`HookError`.
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from freeoffload.errors import HookError
 
 from . import _cstore
 
-__all__ = ["DEFAULT_STORE", "InstalledPolicy", "MapInfo", "PolicyStore", "default_store_dir"]
+__all__ = ["DEFAULT_STORE", "LOCAL_MAP_PREFIX", "InstalledPolicy", "MapInfo", "PolicyStore",
+           "default_store_dir"]
 
 DEFAULT_STORE = "/run/freeoffload"
+LOCAL_MAP_PREFIX = "local_"
 _KEEP_MAPS = 0x1
 
 
@@ -48,7 +55,8 @@ class MapInfo:
 
 @dataclass(frozen=True)
 class InstalledPolicy:
-    """What the store holds now."""
+    """What the store holds now: ``maps`` are the store's (shared with hooked programs),
+    ``local_maps`` the process-local ones (``local_*``, no rows in the store)."""
 
     name: str
     version: int
@@ -57,11 +65,15 @@ class InstalledPolicy:
     sha256: str
     maps: tuple[MapInfo, ...]
     path: Path
+    local_maps: tuple[MapInfo, ...] = ()
 
     def map(self, name: str) -> MapInfo:
         for info in self.maps:
             if info.name == name:
                 return info
+        if any(info.name == name for info in self.local_maps):
+            raise HookError(f"map {name!r} of policy {self.name!r} is process-local: each "
+                            "hooked process keeps its own rows, the store holds none")
         known = ", ".join(m.name for m in self.maps) or "none"
         raise HookError(f"policy {self.name!r} has no map {name!r}; its maps: {known}")
 
@@ -186,11 +198,12 @@ class PolicyStore:
 def _parse_meta(text: str, gen: int, digest: str, path: Path) -> InstalledPolicy:
     fields: dict[str, str] = {}
     maps: list[MapInfo] = []
+    local: list[MapInfo] = []
     for line in text.splitlines():
         word, _, rest = line.partition(" ")
-        if word == "map":
+        if word in ("map", "local"):
             name, *numbers = rest.split()
-            maps.append(MapInfo(name, *(int(n) for n in numbers)))
+            (maps if word == "map" else local).append(MapInfo(name, *(int(n) for n in numbers)))
         elif word:
             fields[word] = rest
     section = fields.get("section", "-")
@@ -202,4 +215,5 @@ def _parse_meta(text: str, gen: int, digest: str, path: Path) -> InstalledPolicy
         sha256=digest,
         maps=tuple(maps),
         path=path,
+        local_maps=tuple(local),
     )

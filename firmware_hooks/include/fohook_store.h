@@ -10,6 +10,13 @@
  *                         KEY_SIZE VALUE_SIZE MAX_ENTRIES" line per map
  *   DIR/gen-N/maps/NAME   the map's storage (fovm_map_attach_storage), updated in place
  *
+ * A map whose name starts with "local_" (FOHOOK_LOCAL_PREFIX) is process-local: state of each
+ * hooked process, not store data. The store keeps no file for it (its meta line reads
+ * "local NAME TYPE ..." instead of "map ..."), map updates and reads refuse it, and the hook
+ * leaves it in the VM's own zeroed memory: fresh for each generation a process loads (and in
+ * a forked child), writable by the policy, lookups point into it so that atomic adds work
+ * across the process's threads.
+ *
  * Generation N without a gen-N directory means "no policy". A writer builds gen-N.tmp, renames
  * it to gen-N, then stores N in DIR/generation; it keeps the two generations before N (a
  * program still loading one of them finds it) and removes older ones.
@@ -31,6 +38,7 @@ extern "C" {
 
 #define FOHOOK_STORE_MAGIC "FOSTORE1"
 #define FOHOOK_STORE_MAX_MAPS 16
+#define FOHOOK_LOCAL_PREFIX "local_" /* process-local maps (see above) */
 /* install flag: carry the rows of same-named, same-shaped maps (not .rodata/.data/.bss) over
  * from the generation being replaced, so that a new policy version keeps its candidates. */
 #define FOHOOK_STORE_KEEP_MAPS 0x1

@@ -22,6 +22,7 @@
 
 #define FOHOOK_SLOTS 512
 #define FOHOOK_RETRY_NS 100000000LL /* re-try a missing store at most every 100 ms */
+#define FOHOOK_GEN_NONE UINT64_MAX    /* never a store generation: forces a load */
 
 typedef int (*fohook_connect_fn)(int, const struct sockaddr *, socklen_t);
 
@@ -80,13 +81,19 @@ static struct fohook_slot *fohook_slot(void)
     return NULL;
 }
 
+/* The child has one thread: the others' slots are free. Process-local maps are the state of
+ * one process: a child whose policy has some loads its generation afresh on its next call. */
 static void fohook_after_fork(void)
 {
     fohook_pid = (uint32_t)getpid();
     pthread_mutex_init(&fohook_reload_lock, NULL);
     for (int i = 0; i < FOHOOK_SLOTS; i++)
-        if (i != fohook_my_slot)
+        if (i != fohook_my_slot) {
+            fohook_slots[i].hazard = NULL;
             fohook_slots[i].owner = 0;
+        }
+    if (fohook_current != NULL && fohook_current->l.nlocal > 0)
+        fohook_loaded_gen = FOHOOK_GEN_NONE;
 }
 
 int fohook_runtime_init(void)

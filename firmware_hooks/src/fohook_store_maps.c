@@ -81,6 +81,11 @@ static int fohook_lay_out_map(const char *dir, const char *tmpdir, uint64_t prev
     fovm_map_info info;
     char path[FOHOOK_PATH_MAX];
     fovm_map_get_info(map, &info);
+    if (fohook_map_is_local(info.name)) { /* each hooked process's own: no file */
+        fprintf(meta, "local %s %u %u %u %u\n", info.name, (unsigned)info.type,
+                (unsigned)info.key_size, (unsigned)info.value_size, (unsigned)info.max_entries);
+        return FOHOOK_OK;
+    }
     if (!fohook_valid_name(info.name))
         return fohook_fail(err, FOHOOK_E_POLICY, "map name '%s' cannot be a file name", info.name);
     size_t size = fovm_map_storage_size(&info);

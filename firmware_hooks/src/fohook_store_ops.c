@@ -9,6 +9,9 @@ static int fohook_open_map(const char *dir, const char *name, struct fohook_lock
                            struct fohook_loaded *l, fovm_map **map, fovm_map_info *info,
                            fohook_err *err)
 {
+    if (name != NULL && fohook_map_is_local(name))
+        return fohook_fail(err, FOHOOK_E_NO_MAP, "map '%s' is process-local: each hooked "
+                           "process keeps its own rows, the store holds none", name);
     int rc = fohook_store_lock(dir, s, err);
     if (rc != FOHOOK_OK)
         return rc;

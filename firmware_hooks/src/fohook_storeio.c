@@ -174,8 +174,14 @@ int fohook_store_open_gen(const char *dir, uint64_t gen, int writable, struct fo
     if (n > FOHOOK_STORE_MAX_MAPS)
         rc = fohook_fail(err, FOHOOK_E_POLICY, "policy has %zu maps, at most %d allowed", n,
                          FOHOOK_STORE_MAX_MAPS);
-    for (size_t i = 0; i < n && rc == FOHOOK_OK; i++)
-        rc = fohook_attach_map(dir, gen, writable, fovm_map_at(l->vm, i), l, err);
+    for (size_t i = 0; i < n && rc == FOHOOK_OK; i++) {
+        fovm_map_info info;
+        fovm_map_get_info(fovm_map_at(l->vm, i), &info);
+        if (fohook_map_is_local(info.name))
+            l->nlocal++; /* stays in the VM's own zeroed memory: this process's state */
+        else
+            rc = fohook_attach_map(dir, gen, writable, fovm_map_at(l->vm, i), l, err);
+    }
     if (rc != FOHOOK_OK)
         fohook_store_close_gen(l);
     return rc;

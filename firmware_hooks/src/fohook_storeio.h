@@ -6,6 +6,8 @@
 #include "fohook_store.h"
 #include "fovm.h"
 
+#include <string.h>
+
 #define FOHOOK_PATH_MAX 4096
 #define FOHOOK_BUDGET 1000000 /* instructions one policy run may execute */
 
@@ -14,6 +16,12 @@ struct fohook_store_header {
     uint64_t generation;
     uint64_t reserved[6];
 };
+
+/* 1 when a map of this name is process-local (no store file; see fohook_store.h). */
+static inline int fohook_map_is_local(const char *name)
+{
+    return strncmp(name, FOHOOK_LOCAL_PREFIX, sizeof FOHOOK_LOCAL_PREFIX - 1) == 0;
+}
 
 /* The meta file of one generation. */
 struct fohook_meta {
@@ -27,7 +35,8 @@ struct fohook_loaded {
     fovm_vm *vm;
     void *elf;
     size_t elf_len;
-    size_t nmaps;
+    size_t nmaps;    /* maps attached to store files */
+    size_t nlocal;   /* process-local maps, in the VM's own memory */
     void *mem[FOHOOK_STORE_MAX_MAPS];
     size_t len[FOHOOK_STORE_MAX_MAPS];
 };
