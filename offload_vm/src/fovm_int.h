@@ -30,6 +30,11 @@
 #define FOVM_MAX_MAPS 64
 #define FOVM_MAX_RUN_REGIONS 16 /* hash values lookups returned during one run (ring) */
 #define FOVM_MAX_PSEUDO 256     /* lddw map references resolved at load */
+#define FOVM_MAX_SEEN 8         /* shared maps one zero-copy run may read in place */
+#define FOVM_ZC_CTX_MAX 256     /* contexts up to this size run zero-copy (on a private copy) */
+#define FOVM_ZC_TRIES 4         /* zero-copy runs before falling back to snapshot copies */
+/* Internal run outcome (never returned to callers): a zero-copy run must start over. */
+#define FOVM_RESTART 100
 
 #if defined(__GNUC__) && __STDC_HOSTED__
 #define FOVM_ATOMICS 1
@@ -48,6 +53,13 @@
 #define FOVM_LIKELY(x) (x)
 #define FOVM_UNLIKELY(x) (x)
 #define FOVM_INTERNAL
+#endif
+
+/* Native code: x86-64 Linux hosts (jit.c); everything else interprets. */
+#if defined(__x86_64__) && defined(__linux__) && __STDC_HOSTED__ && !defined(FOVM_NO_JIT)
+#define FOVM_HAVE_JIT 0
+#else
+#define FOVM_HAVE_JIT 0
 #endif
 
 struct fovm_run;
@@ -132,6 +144,12 @@ struct fovm_vm {
     fovm_trace_fn trace;
     void *trace_user;
     uint64_t prandom;
+
+    uint32_t nshared; /* maps in shared storage: runs read their rows zero-copy */
+    int zc_off;       /* the program has side effects: shared rows are copied (sticky) */
+    int engine;       /* FOVM_ENGINE_* asked for; see fovm.h */
+    void *jit;        /* native code of the program (jit.c), or NULL */
+    size_t jit_len;
 };
 
 struct fovm_frame {
@@ -154,6 +172,21 @@ struct fovm_run {
     unsigned nret;
     struct fovm_region ret[FOVM_MAX_RUN_REGIONS];
     size_t scratch_used;
+    /* zero-copy reads of shared maps: the run works on a private copy of the context and
+     * reads rows in place; each map's sequence is checked again before the result counts */
+    int zc;
+    int restart;       /* a side effect was attempted in zero-copy mode */
+    unsigned nseen;
+    struct fovm_seen {
+        const struct fovm_map *map;
+        uint32_t seq;
+    } seen[FOVM_MAX_SEEN];
+    /* the JIT's view (jit.c): stack length of the current frame, exit state */
+    size_t stack_len;
+    uintptr_t jit_saved_sp;
+    uint64_t jit_rem;   /* budget left (signed) */
+    uint64_t jit_depth;
+    uint64_t jit_regs[EBPF_NREGS];
     uint64_t scratch[FOVM_SCRATCH_SIZE / 8];
     uint64_t stack[EBPF_STACK_SIZE * (FOVM_MAX_CALL_DEPTH + 1) / 8];
 };
@@ -186,6 +219,16 @@ FOVM_INTERNAL int fovm_verify(struct fovm_vm *vm, const struct ebpf_insn *insns,
 FOVM_INTERNAL int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write);
 FOVM_INTERNAL int fovm_run_region(struct fovm_run *run, const void *base, size_t len,
                                   int writable);
+FOVM_INTERNAL int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed);
+FOVM_INTERNAL int fovm_call_helper(struct fovm_run *run, const struct fovm_helper *h,
+                                   const uint64_t *args, uint64_t *ret, int pc);
+FOVM_INTERNAL uint64_t fovm_atomic_rmw(uintptr_t addr, int size8, int op, uint64_t v,
+                                       uint64_t *r0);
+
+/* jit.c: native code for the loaded program, where the host allows it */
+FOVM_INTERNAL void fovm_jit_compile(struct fovm_vm *vm);
+FOVM_INTERNAL void fovm_jit_free(struct fovm_vm *vm);
+FOVM_INTERNAL int fovm_jit_run(struct fovm_run *run, uint64_t *r0, uint64_t *executed);
 
 /* helpers.c */
 FOVM_INTERNAL void fovm_builtin_helpers(struct fovm_vm *vm);

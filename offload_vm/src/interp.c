@@ -56,7 +56,7 @@ static uint32_t smod32(uint32_t a, uint32_t b)
 }
 
 /* Atomic read-modify-write of 4 or 8 bytes; returns the old value. */
-static uint64_t atomic_rmw(uintptr_t addr, int size8, int op, uint64_t v, uint64_t *r0)
+uint64_t fovm_atomic_rmw(uintptr_t addr, int size8, int op, uint64_t v, uint64_t *r0)
 {
     uint64_t old;
     if (size8) {
@@ -123,11 +123,13 @@ static uint64_t atomic_rmw(uintptr_t addr, int size8, int op, uint64_t v, uint64
     }
 }
 
+/* Zero-copy runs keep the hot region read-only, so every write outside the context copy and
+ * the stack reaches fovm_mem_ok, which restarts the run with snapshot copies. */
 static int remember(struct fovm_run *run, const struct fovm_region *r)
 {
     run->hot_base = r->base;
     run->hot_len = r->len;
-    run->hot_writable = r->writable;
+    run->hot_writable = r->writable && !run->zc;
     return 1;
 }
 
@@ -152,6 +154,10 @@ int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write)
         IN_RANGE(addr, len, run->stack_lo, run->stack_top - run->stack_lo) ||
         IN_RANGE(addr, len, (uintptr_t)run->scratch, run->scratch_used))
         return 1;
+    if (run->zc && write) { /* a side effect: this run cannot be repeated if a row tears */
+        run->restart = 1;
+        return 0;
+    }
     for (i = 0; i < n; i++)
         if (IN_RANGE(addr, len, run->ret[i].base, run->ret[i].len) &&
             (!write || run->ret[i].writable))
@@ -163,54 +169,30 @@ int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write)
     return 0;
 }
 
-static int call_helper(struct fovm_run *run, const struct fovm_helper *h, uint64_t *reg, int pc)
+/* Helpers a zero-copy run may call: they change nothing a repeated run would see twice
+ * (prandom's counter only advances). */
+static int zc_pure(const struct fovm_run *run, const struct fovm_helper *h)
 {
-    uint64_t ret = 0;
+    return h->builtin && (h->id == 1 || h->id == 5 || h->id == 7 ||
+                          (h->id == 6 && !run->vm->trace));
+}
+
+int fovm_call_helper(struct fovm_run *run, const struct fovm_helper *h, const uint64_t *args,
+                     uint64_t *ret, int pc)
+{
     int rc;
+    *ret = 0;
     run->pc = pc;
+    if (run->zc && !zc_pure(run, h)) {
+        run->restart = 1;
+        return FOVM_RESTART;
+    }
     if (h->builtin)
-        rc = h->builtin(run, reg + 1, &ret);
-    else if ((rc = h->fn(h->user, reg[1], reg[2], reg[3], reg[4], reg[5], &ret)) != 0)
+        rc = h->builtin(run, args, ret);
+    else if ((rc = h->fn(h->user, args[0], args[1], args[2], args[3], args[4], ret)) != 0)
         rc = fovm_fail_at(run->err, FOVM_E_HELPER, pc, "helper %u (%s) failed with status %d",
                           h->id, h->name, rc);
-    reg[0] = ret;
     return rc;
 }
 
-static void zero_frame(uint64_t *p)
-{
-    unsigned i;
-    for (i = 0; i < EBPF_STACK_SIZE / 8; i++)
-        p[i] = 0;
-}
-
 #include "interp_loop.h"
-
-int fovm_exec_counted(fovm_vm *vm, void *ctx, size_t ctx_len, uint64_t *r0, uint64_t *executed,
-                      fovm_error *err)
-{
-    struct fovm_run run;
-    if (!vm || (!ctx && ctx_len))
-        return fovm_fail(err, FOVM_E_INVAL, -1, "no vm, or a context length without a context");
-    if (!vm->insns)
-        return fovm_fail(err, FOVM_E_STATE, -1, "no program is loaded");
-    run.vm = vm;
-    run.err = err;
-    run.ctx = (uintptr_t)ctx;
-    run.ctx_len = ctx_len;
-    run.stack_top = (uintptr_t)(run.stack + sizeof run.stack / 8);
-    run.stack_lo = run.stack_top - EBPF_STACK_SIZE;
-    run.pc = 0;
-    run.nret = 0;
-    run.hot_base = 0;
-    run.hot_len = 0;
-    run.hot_writable = 0;
-    run.scratch_used = 0;
-    zero_frame((uint64_t *)run.stack_lo);
-    return fovm_interp(&run, r0, executed);
-}
-
-int fovm_exec(fovm_vm *vm, void *ctx, size_t ctx_len, uint64_t *r0, fovm_error *err)
-{
-    return fovm_exec_counted(vm, ctx, ctx_len, r0, NULL, err);
-}

@@ -110,7 +110,7 @@
     LBL(NAME##32_IMM) { if ((T32)(uint32_t)reg[D] OP (T32)(uint32_t)IMM) TAKE(OFF); NEXT; }       \
     LBL(NAME##32_REG) { if ((T32)(uint32_t)reg[D] OP (T32)(uint32_t)reg[S]) TAKE(OFF); NEXT; }
 
-static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
+int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
 {
     const struct fovm_vm *vm = run->vm;
     const struct ebpf_insn *const base = vm->insns;
@@ -228,7 +228,7 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
                               "misaligned atomic access at 0x%X", a);
             goto out;
         }
-        old = atomic_rmw((uintptr_t)a, wide, IMM, reg[S], &reg[0]);
+        old = fovm_atomic_rmw((uintptr_t)a, wide, IMM, reg[S], &reg[0]);
         if (IMM & EBPF_ATOMIC_FETCH && IMM != EBPF_ATOMIC_CMPXCHG)
             reg[S] = wide ? old : (uint32_t)old;
         NEXT;
@@ -265,14 +265,15 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
             reg[10] -= EBPF_STACK_SIZE;
             stk_lo = reg[10] - EBPF_STACK_SIZE;
             stk_len = run->stack_top - stk_lo;
-            zero_frame((uint64_t *)(uintptr_t)stk_lo);
+            for (i = 0; i < EBPF_STACK_SIZE / 8; i++)
+                ((uint64_t *)(uintptr_t)stk_lo)[i] = 0;
             run->stack_lo = (uintptr_t)stk_lo;
             insn += IMM;
             blk = insn + 1;
             NEXT;
         }
-        if ((rc = call_helper(run, &vm->helpers[(int)vm->helper_slot[IMM]], reg,
-                              (int)(insn - base))) != 0)
+        if ((rc = fovm_call_helper(run, &vm->helpers[(int)vm->helper_slot[IMM]], reg + 1,
+                                   &reg[0], (int)(insn - base))) != 0)
             goto out;
         NEXT;
     }
@@ -284,7 +285,7 @@ static int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
                               "callx to unknown helper %U", reg[D]);
             goto out;
         }
-        if ((rc = call_helper(run, h, reg, (int)(insn - base))) != 0)
+        if ((rc = fovm_call_helper(run, h, reg + 1, &reg[0], (int)(insn - base))) != 0)
             goto out;
         NEXT;
     }
@@ -323,6 +324,10 @@ out_budget:
     used = budget; /* all of it was spent */
     goto out_exit;
 out_mem:
+    if (run->restart) {
+        rc = FOVM_RESTART;
+        goto out;
+    }
     rc = fovm_fail_at(run->err, FOVM_E_FAULT, (int)(insn - base),
                       "out-of-bounds %s of %U bytes at 0x%X", fault_write ? "write" : "read",
                       fault_len, fault_addr);

@@ -73,6 +73,8 @@ int fovm_map_attach_storage(fovm_map *map, void *mem, size_t len, int init, fovm
             return rc;
         fovm_map_bind(&moved, mem);
     }
+    if (!map->shared)
+        map->vm->nshared++;
     moved.shared = 1;
     fovm_copy(map, &moved, sizeof moved);
     fovm_relink(map->vm);
@@ -89,7 +91,42 @@ static void forget_snapshots(struct fovm_run *run)
     run->scratch_used = 0;
 }
 
-/* map_lookup_elem from a program: a pointer to the value, or 0. Values of shared maps are
+/* A zero-copy lookup in a shared map (see exec.c): the row in place, read-only, and the map's
+ * sequence recorded for the check at the end of the run. 0 when a writer holds the map for
+ * too long (the program sees no entry, as with a snapshot copy). */
+static uint8_t *lookup_in_place(struct fovm_run *run, struct fovm_map *m, const void *key)
+{
+    uint32_t seq = fovm_read_begin(m), tries = 0, i, idx;
+    struct fovm_hentry *e;
+    while (seq & 1u) {
+        if (++tries >= FOVM_PROG_TRIES)
+            return NULL;
+        fovm_relax(tries);
+        seq = fovm_read_begin(m);
+    }
+    for (i = 0; i < run->nseen && run->seen[i].map != m; i++)
+        ;
+    if (i == run->nseen) {
+        if (i == FOVM_MAX_SEEN) { /* too many maps to track: redo the run with copies */
+            run->restart = 1;
+            return NULL;
+        }
+        run->seen[i].map = m;
+        run->seen[i].seq = seq;
+        run->nseen++;
+    } else if (run->seen[i].seq != seq) {
+        run->seen[i].seq = seq ^ 1u; /* changed since the first read: the run will not count */
+    }
+    if (m->info.type == FOVM_MAP_ARRAY) {
+        FOVM_MEMCPY(&idx, key, 4);
+        return idx < m->info.max_entries ? m->data + (size_t)idx * m->vstride : NULL;
+    }
+    e = fovm_hash_find(m, key);
+    return e ? fovm_hval(m, e) : NULL;
+}
+
+/* map_lookup_elem from a program: a pointer to the value, or 0. In a zero-copy run, rows of
+ * shared maps are read in place (lookup_in_place); otherwise values of shared maps are
  * copied under the seqlock into the run's scratch so the program never sees a torn value
  * (writes through that pointer stay private: use map_update_elem to change a shared map);
  * other values are returned in place and registered for the rest of the run. */
@@ -98,6 +135,16 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
 {
     uint8_t *p;
     *ret = 0;
+    if (m->shared && run->zc) {
+        p = lookup_in_place(run, m, key);
+        if (run->restart)
+            return FOVM_RESTART;
+        if (!p)
+            return 0;
+        fovm_run_region(run, p, m->info.value_size, 0);
+        *ret = (uint64_t)(uintptr_t)p;
+        return 0;
+    }
     if (m->shared) {
         size_t need = m->vstride;
         if (need > FOVM_SCRATCH_SIZE)

@@ -112,11 +112,15 @@ void *fovm_alloc(struct fovm_vm *vm, size_t len, int tag)
 /* Frees the program (FOVM_TAG_PROG) or everything (FOVM_TAG_MAPS). */
 void fovm_release(struct fovm_vm *vm, int tag)
 {
+#if FOVM_HAVE_JIT
+    fovm_jit_free(vm);
+#endif
     vm->insns = NULL;
     vm->ninsns = 0;
     vm->npseudo = 0;
     if (tag == FOVM_TAG_MAPS) {
         vm->nmaps = 0;
+        vm->nshared = 0;
         vm->nregions = 0;
     }
     if (!vm->heap) {
@@ -207,7 +211,8 @@ void fovm_relink(struct fovm_vm *vm)
             continue;
         vm->regions[vm->nregions].base = (uintptr_t)m->data;
         vm->regions[vm->nregions].len = m->vstride * m->info.max_entries;
-        vm->regions[vm->nregions].writable = !m->readonly;
+        /* shared storage may be mapped read-only; programs change it through helpers */
+        vm->regions[vm->nregions].writable = !m->readonly && !m->shared;
         vm->nregions++;
     }
     for (i = 0; vm->insns && i < vm->npseudo; i++) {
@@ -252,7 +257,11 @@ int fovm_install(struct fovm_vm *vm, const struct ebpf_insn *insns, size_t n, fo
     }
     vm->insns = (struct ebpf_insn *)insns;
     vm->ninsns = (uint32_t)n;
+    vm->zc_off = 0;
     fovm_relink(vm);
+#if FOVM_HAVE_JIT
+    fovm_jit_compile(vm); /* leaves vm->jit NULL where native code is not possible */
+#endif
     return FOVM_OK;
 }
 

@@ -13,7 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from freeoffload.offload_vm import ARRAY, HASH, VM, VMError, assemble
+from freeoffload.offload_vm import ARRAY, HASH, VM, Map, VMError, assemble
 
 WORDS = 16  # a 128-byte value: 16 copies of one counter; torn if they differ
 
@@ -166,3 +166,105 @@ def test_program_scans_64_shared_rows_of_112_bytes() -> None:
         vm.load(scan)
         for _ in range(3):
             assert vm.run() == sum(range(64))
+
+
+def _shared_vm(vm: VM, name: str, kind: int, value_size: int) -> tuple[Map, bytearray]:
+    m = vm.create_map(name, kind, 4, value_size, 8)
+    storage = bytearray(m.storage_size() + 8)
+    view = memoryview(storage)[(-ctypes_address(storage)) % 8:][: m.storage_size()]
+    m.attach_storage(view, init=True)
+    return m, storage
+
+
+def test_zero_copy_run_writes_context_and_falls_back_on_side_effects() -> None:
+    """Shared rows are read in place while a program has no side effects; its context writes
+    still reach the caller. A write through the row's pointer (a side effect) makes the run
+    start over with a private snapshot, as before: the stored row never changes."""
+    read_and_write_ctx = assemble(
+        """
+        stw [%r10-4], 3
+        mov %r6, %r1
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, absent
+        ldxdw %r1, [%r0]
+        stxdw [%r6], %r1
+        mov %r0, 1
+        exit
+        absent:
+        mov %r0, 2
+        exit
+        """
+    )
+    write_row = assemble(
+        """
+        stw [%r10-4], 3
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, absent
+        stdw [%r0], 99
+        ldxdw %r0, [%r0]
+        exit
+        absent:
+        mov %r0, 2
+        exit
+        """
+    )
+    with VM() as vm:
+        m, _keep = _shared_vm(vm, "rows", ARRAY, 8)
+        m.update(struct.pack("<I", 3), struct.pack("<Q", 1234))
+        vm.load(read_and_write_ctx)
+        ctx = bytearray(8)
+        assert vm.run(ctx) == 1 and struct.unpack("<Q", ctx)[0] == 1234
+        vm.load(write_row)
+        for _ in range(3):
+            assert vm.run() == 99
+        assert m.lookup(struct.pack("<I", 3)) == struct.pack("<Q", 1234)
+
+
+def test_side_effect_after_zero_copy_read_happens_once_per_run() -> None:
+    """A program that reads a shared row, then counts itself in a local map: restarting the
+    run with snapshot copies happens before the update, so the count is exact."""
+    count = assemble(
+        """
+        stw [%r10-4], 0
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, absent
+        ldxdw %r6, [%r0]
+        lddw %r1, map[1]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, absent
+        ldxdw %r1, [%r0]
+        add %r1, 1
+        stxdw [%r10-16], %r1
+        lddw %r1, map[1]
+        mov %r2, %r10
+        add %r2, -4
+        mov %r3, %r10
+        add %r3, -16
+        mov %r4, 0
+        call 2
+        mov %r0, %r6
+        exit
+        absent:
+        mov %r0, 0
+        exit
+        """
+    )
+    with VM() as vm:
+        shared, _keep = _shared_vm(vm, "rows", ARRAY, 8)
+        shared.update(struct.pack("<I", 0), struct.pack("<Q", 7))
+        local = vm.create_map("local_count", ARRAY, 4, 8, 1)
+        vm.load(count)
+        for _ in range(10):
+            assert vm.run() == 7
+        assert local.lookup(struct.pack("<I", 0)) == struct.pack("<Q", 10)
