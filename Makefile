@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-NATIVE := $(shell find offload_vm firmware_hooks -name '*.c' -o -name '*.h' 2>/dev/null)
+NATIVE := $(shell find offload_vm firmware_hooks freeoffload -name '*.c' -o -name '*.h' 2>/dev/null)
 PYTEST_ARGS ?=
 PARTS := topology probes agent offload_vm firmware_hooks
 

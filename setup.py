@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
@@ -34,4 +34,10 @@ class BuildPyWithHook(build_py):
 # --- the VM's cffi extension (vm engineer): freeoffload.offload_vm._fovm --------------------
 CFFI_MODULES = ["offload_vm/_ffi_build.py:ffibuilder"]
 
-setup(cmdclass={"build_py": BuildPyWithHook}, cffi_modules=CFFI_MODULES)
+# --- the YAML loader's C pass (yaml engineer): freeoffload._yamlfast, over libyaml ----------
+# optional: without libyaml's headers the build goes on and yamlfile.py uses its Python loader.
+YAML_EXTENSION = Extension("freeoffload._yamlfast", ["freeoffload/_yamlfast.c"],
+                           libraries=["yaml"], optional=True)
+
+setup(cmdclass={"build_py": BuildPyWithHook}, cffi_modules=CFFI_MODULES,
+      ext_modules=[YAML_EXTENSION])

@@ -3,12 +3,19 @@
 ``load_yaml`` returns plain Python data in which mappings are :class:`LocMap` (a ``dict``) and
 sequences are :class:`LocList` (a ``list``); both know their own :class:`Location` and that of
 each key and item, so validators can report ``file:line:col``. Duplicate keys, which PyYAML
-would silently overwrite, are reported as problems. libyaml's C parser is used when present;
-values come out as ``yaml.safe_load`` gives them.
+would silently overwrite, are reported as problems. Values come out as ``yaml.safe_load`` gives
+them.
+
+Two loaders, one result. The C module ``_yamlfast`` (built over libyaml with the package) reads
+the common files, one document of untagged nodes without anchors, aliases, merge keys or
+duplicate keys, in one pass and packs the key/item locations, which the classes below unpack on
+first use. For everything else (and where the module is not built) it answers NotImplemented and
+the Python loader here builds the same values from the parser's events, reporting every problem.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -39,6 +46,20 @@ class LocMap(dict):  # type: ignore[type-arg]
     def value_loc(self, key: Hashable) -> Location:
         return self.value_locs.get(key, self.loc)
 
+    def __getattr__(self, name: str) -> Any:
+        """key_locs/value_locs of a mapping from the C loader: unpacked on first use."""
+        marks = self.__dict__.get("_marks")
+        if marks is None or name not in ("key_locs", "value_locs"):
+            raise AttributeError(name)
+        keys, packed = marks
+        nums, file = array("I", packed), self.loc.file
+        self.key_locs = {k: Location(file, nums[i], nums[i + 1])
+                         for k, i in zip(keys, range(0, len(nums), 4), strict=True)}
+        self.value_locs = {k: Location(file, nums[i], nums[i + 1])
+                           for k, i in zip(keys, range(2, len(nums), 4), strict=True)}
+        del self._marks
+        return self.__dict__[name]
+
 
 class LocList(list):  # type: ignore[type-arg]
     """A sequence that knows where it and each item stand."""
@@ -50,6 +71,16 @@ class LocList(list):  # type: ignore[type-arg]
         if 0 <= index < len(self.item_locs):
             return self.item_locs[index]
         return self.loc
+
+    def __getattr__(self, name: str) -> Any:
+        """item_locs of a sequence from the C loader: unpacked on first use."""
+        packed = self.__dict__.get("_marks")
+        if packed is None or name != "item_locs":
+            raise AttributeError(name)
+        nums, file = array("I", packed), self.loc.file
+        self.item_locs = [Location(file, nums[i], nums[i + 1]) for i in range(0, len(nums), 2)]
+        del self._marks
+        return self.item_locs
 
 
 def location_of(value: Any, default: Location) -> Location:
@@ -143,7 +174,7 @@ class _Builder:
             elif text in self.plain_cache:
                 value = self.plain_cache[text]
             else:
-                value = self.plain_cache[text] = self.resolve_plain(text)
+                value = self.plain_cache[text] = self.resolve_plain_at(text, event)
         elif tag == _STR:
             value = text
         else:
@@ -160,10 +191,20 @@ class _Builder:
                 return self.constructor.construct_object(yaml.ScalarNode(tag, text))
         return text
 
+    def resolve_plain_at(self, text: str, event: Any) -> Any:
+        """resolve_plain, with a text that looks like a value but is none as a problem."""
+        try:
+            return self.resolve_plain(text)
+        except ValueError as err:  # a date like 2024-13-01; an int over Python's digit limit
+            self.problems.append(Problem(self.loc(event.start_mark), text[:40],
+                                         f"cannot read as {_kind(text)}: {err}",
+                                         "quote it to make it a string"))
+            return text
+
     def construct(self, tag: str, text: str, event: Any) -> Any:
         try:
             return self.constructor.construct_object(yaml.ScalarNode(tag, text))
-        except yaml.YAMLError as err:
+        except (yaml.YAMLError, ValueError) as err:
             self.problems.append(Problem(self.loc(event.start_mark), text,
                                          f"cannot read as {tag}: {err}"))
             return text
@@ -221,6 +262,24 @@ class _Builder:
                 merged.add(key)
 
 
+# The C loader, when built (see the module docstring); it builds these classes.
+_yamlfast: Any
+try:
+    from . import _yamlfast
+except ImportError:  # built without libyaml's headers
+    _yamlfast = None
+else:
+    _yamlfast.configure(LocMap, LocList, Location)
+
+
+def _kind(text: str) -> str:
+    """What a plain text looks like: 'timestamp', 'int', ... (the last part of its tag)."""
+    for tag, regexp in _PLAIN_RESOLVERS.get(text[:1], ()):
+        if regexp.match(text):
+            return str(tag).rpartition(":")[2]
+    return "string"
+
+
 class _MergeKey:
     """The plain key ``<<``: merge the value's mapping(s) into this one."""
 
@@ -232,8 +291,13 @@ def load_yaml_text(text: str | bytes, source: str,
                    error: type[ConfigError] = ConfigError) -> Any:
     """Parse YAML ``text``; ``source`` names it in errors. Raises ``error`` with every problem."""
     problems: list[Problem] = []
+    builder = _Builder(source, problems)
+    if _yamlfast is not None:
+        fast = _yamlfast.load(text, source, builder.resolve_plain)
+        if fast is not NotImplemented:
+            return fast
     try:
-        data = _Builder(source, problems).run(_parse_events(text))
+        data = builder.run(_parse_events(text))
     except yaml.MarkedYAMLError as err:
         mark: Any | None = err.problem_mark or err.context_mark
         loc = Location(source, mark.line + 1, mark.column + 1) if mark else Location(source)
