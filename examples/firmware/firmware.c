@@ -4,8 +4,11 @@
  * send_reading() carries a hand-placed FO_HOOK_POINT: the policy sees (sensor, value, link) and
  * may drop the reading, clamp the value or send it over another link. sample_sensor() and
  * radio_tx() carry no hook in the source: the Makefile's HOOK_FUNCTIONS list makes them hook
- * points through -finstrument-functions, and the policy counts their calls in its `calls` map.
- * The same source builds for the host and for a Cortex-M4 (startup_m4.c, m4.ld).
+ * points at build time (firmware_hooks/fixed/hookgen.py), with their arguments: the policy may
+ * read another sensor, refuse a transmission (radio_tx then returns the policy's code) or
+ * relabel its unit (a pointer argument), and counts the calls in its `calls` map.
+ * The same source builds for the host and for a Cortex-M4 (startup_m4.c, semihost_m4.c, m4.ld:
+ * qemu-system-arm -M mps2-an386 runs it).
  */
 #include <stdio.h>
 
@@ -23,19 +26,24 @@ static unsigned char vm_arena[64 * 1024] __attribute__((aligned(16)));
 
 static fo_u32 sent_on_link[LINKS];
 
+/* What each sensor measures in; the pointers are radio_tx's `unit` argument. */
+static const char unit_celsius[] = "C", unit_raw[] = "raw", unit_millivolt[] = "mV";
+static const char *const sensor_unit[SENSORS] = {unit_celsius, unit_celsius, unit_millivolt,
+                                                 unit_raw, unit_raw};
+
 /* A deterministic "measurement": sensor i reads 150 * i + 20. */
 fo_u32 sample_sensor(fo_u32 sensor)
 {
     return 150u * sensor + 20u;
 }
 
-int radio_tx(fo_u32 link, fo_u32 sensor, fo_u32 value)
+int radio_tx(fo_u32 link, const char *unit, fo_u32 sensor, fo_u32 value)
 {
     if (link >= LINKS)
         return -1;
     sent_on_link[link]++;
-    printf("tx link=%u sensor=%u value=%u\n", (unsigned)link, (unsigned)sensor,
-           (unsigned)value);
+    printf("tx link=%u sensor=%u value=%u unit=%s\n", (unsigned)link, (unsigned)sensor,
+           (unsigned)value, unit);
     return 0;
 }
 
@@ -47,13 +55,19 @@ int send_reading(fo_u32 sensor, fo_u32 value, fo_u32 link)
         printf("drop sensor=%u\n", (unsigned)sensor);
         return 0;
     }
-    return radio_tx((fo_u32)c.args[2], sensor, (fo_u32)c.args[1]);
+    return radio_tx((fo_u32)c.args[2], sensor_unit[sensor], sensor, (fo_u32)c.args[1]);
 }
 
-/* What the center would push as a map update: drop sensor 3, clamp at 500, link 0 -> 1. */
+/* What the center would push as a map update (the layout of policy.c's struct fw_config):
+ * drop sensor 3, clamp at 500, link 0 -> 1; sensor 1 is faulty, read sensor 2 instead; send
+ * nothing below 100; "raw" readings are labelled "mV". */
 static int configure_policy(void)
 {
-    struct { fo_u32 drop_sensor, max_value, from_link, to_link; } cfg = {3, 500, 0, 1};
+    struct {
+        fo_u32 drop_sensor, max_value, from_link, to_link;
+        fo_u32 faulty_sensor, spare_sensor, min_value, reserved;
+        fo_u64 unit_from, unit_to;
+    } cfg = {3, 500, 0, 1, 1, 2, 100, 0, (fo_u64)(size_t)unit_raw, (fo_u64)(size_t)unit_millivolt};
     fo_u32 zero = 0;
     fovm_error err;
     fovm_map *map = fovm_map_find(fohook_fixed_vm(), "config");
@@ -93,8 +107,11 @@ int firmware_main(int with_policy)
             printf("policy: not installed: %s\n", err.msg); /* hook points fail open */
         }
     }
-    for (s = 0; s < SENSORS; s++)
-        send_reading(s, sample_sensor(s), 0);
+    for (s = 0; s < SENSORS; s++) {
+        int rc = send_reading(s, sample_sensor(s), 0);
+        if (rc != 0)
+            printf("send sensor=%u rc=%d\n", (unsigned)s, rc);
+    }
     printf("sent link0=%u link1=%u\n", (unsigned)sent_on_link[0], (unsigned)sent_on_link[1]);
     if (fohook_fixed_vm() != NULL) {
         print_calls("sample_sensor");

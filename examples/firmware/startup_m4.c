@@ -1,29 +1,31 @@
 /*
- * Minimal Cortex-M4 start-up: vector table, .data copy, .bss clear, then the firmware loop.
- * Memory layout in m4.ld (1 MiB flash at 0x08000000, 128 KiB RAM at 0x20000000).
+ * Minimal Cortex-M4 start-up: vector table, .data copy, .bss clear, then the firmware loop and
+ * exit(), which flushes stdio and leaves through semihosting (semihost_m4.c). A fault exits
+ * with status 1 instead of hanging. Memory layout in m4.ld (Arm MPS2 AN386, as qemu-system-arm
+ * -M mps2-an386 models it).
  */
 #include <stdint.h>
+#include <stdlib.h>
 
 int firmware_main(int with_policy);
+void semihost_exit(int status) __attribute__((noreturn));
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 
-__attribute__((no_instrument_function, noreturn)) void Reset_Handler(void)
+__attribute__((noreturn)) void Reset_Handler(void)
 {
     uint32_t *src = &_sidata, *dst = &_sdata;
     while (dst < &_edata)
         *dst++ = *src++;
     for (dst = &_sbss; dst < &_ebss;)
         *dst++ = 0;
-    firmware_main(1);
-    for (;;) {
-    }
+    exit(firmware_main(1));
 }
 
-__attribute__((no_instrument_function)) void Default_Handler(void)
+/* NMI, HardFault, MemManage, BusFault, UsageFault, SVC, PendSV, SysTick: none is expected. */
+__attribute__((noreturn)) void Default_Handler(void)
 {
-    for (;;) {
-    }
+    semihost_exit(1);
 }
 
 __attribute__((section(".isr_vector"), used)) void (*const vector_table[16])(void) = {

@@ -1,16 +1,14 @@
 /*
  * fohook_fixed runtime: one VM in a caller-supplied arena, run at fixed hook points.
- * Freestanding: no libc; compiled without -finstrument-functions (and marked so anyway).
+ * Freestanding: no libc, no heap.
  */
 #include "fohook_fixed.h"
-
-#define NOINSTR __attribute__((no_instrument_function))
 
 static fovm_vm *g_vm;
 static int g_busy; /* re-entrancy guard: a hook point reached from inside a policy run */
 static struct fohook_stats g_stats;
 
-NOINSTR int fohook_fixed_init(void *arena, size_t arena_len, const void *elf, size_t elf_len,
+int fohook_fixed_init(void *arena, size_t arena_len, const void *elf, size_t elf_len,
                               fovm_error *err)
 {
     fovm_vm *vm;
@@ -29,12 +27,12 @@ NOINSTR int fohook_fixed_init(void *arena, size_t arena_len, const void *elf, si
     return FOVM_OK;
 }
 
-NOINSTR fovm_vm *fohook_fixed_vm(void)
+fovm_vm *fohook_fixed_vm(void)
 {
     return g_vm;
 }
 
-NOINSTR fo_u64 fohook_fixed_run(struct fohook_ctx *ctx)
+fo_u64 fohook_fixed_run(struct fohook_ctx *ctx)
 {
     fovm_error err;
     uint64_t r0 = 0;
@@ -55,12 +53,12 @@ NOINSTR fo_u64 fohook_fixed_run(struct fohook_ctx *ctx)
     return r0;
 }
 
-NOINSTR void fohook_fixed_stats(struct fohook_stats *out)
+void fohook_fixed_stats(struct fohook_stats *out)
 {
     *out = g_stats;
 }
 
-NOINSTR fo_u64 fohook_last_verdict(void)
+fo_u64 fohook_last_verdict(void)
 {
     return g_stats.last_verdict;
 }

@@ -19,16 +19,14 @@
  *    The policy sees the arguments, may rewrite them in the context, and its return value is
  *    the verdict (FOHOOK_CONTINUE, FOHOOK_DROP, or anything the firmware gives a meaning).
  *
- * 2. From a list of function names, with no source change: compile the application's sources
- *    with -finstrument-functions and fohook_instrument.c with
- *        -DFOHOOK_FUNCTIONS='FOHOOK_FN(sample_sensor) FOHOOK_FN(radio_tx)'
- *    (examples/firmware/Makefile turns `HOOK_FUNCTIONS = sample_sensor radio_tx` into that).
- *    __cyg_profile_func_enter looks the called address up in the table built from the list
- *    and runs the policy with source FOHOOK_SRC_INSTRUMENT. GCC hands the enter hook only the
- *    function's and the call site's addresses (the arguments are already in other registers
- *    or folded into computation), so on this path nargs is 0: such a policy counts, limits or
- *    records calls in its maps; the verdict is kept for fohook_last_verdict().
- *    Functions of the runtime itself are never instrumented.
+ * 2. From a list of function names, with no source change: a build step
+ *    (firmware_hooks/fixed/hookgen.py, driven by examples/firmware/Makefile's
+ *    `HOOK_FUNCTIONS = sample_sensor radio_tx`) reads each listed function's prototype from
+ *    clang's parse of the source and compiles a copy of the source whose function bodies start
+ *    with a generated hook point: the arguments (integers and pointers) go into args[], the
+ *    policy runs with source FOHOOK_SRC_INSTRUMENT, rewritten arguments are written back to
+ *    the parameters (not to const-qualified ones), and FOHOOK_DROP returns `ret` (cast to the
+ *    function's return type) without running the body. Unlisted functions cost nothing.
  *
  * The policy is one program (the first program section of a clang -target bpf object) that
  * receives a struct fohook_ctx; `hook` tells the hook points apart: it is fohook_id(name),
@@ -46,7 +44,7 @@
 
 /* Where the call came from (fohook_ctx.source). */
 #define FOHOOK_SRC_MACRO 1      /* FO_HOOK_POINT at a function's entry */
-#define FOHOOK_SRC_INSTRUMENT 2 /* -finstrument-functions and the name list */
+#define FOHOOK_SRC_INSTRUMENT 2 /* placed by the build from the name list (hookgen.py) */
 
 /* Verdicts (a policy's r0). Other values pass through to the firmware unchanged. */
 #define FOHOOK_CONTINUE 0 /* go on with the (possibly rewritten) arguments */
@@ -55,15 +53,19 @@
  * firmware goes on exactly as if there were no hook (fail open). */
 #define FOHOOK_NO_POLICY FOHOOK_CONTINUE
 
-/* The context of one hooked call: 80 bytes, host byte order, no padding. */
+/* The context of one hooked call: 88 bytes, host byte order, no padding. */
 struct fohook_ctx {
     fo_u32 hook;      /* fohook_id() of the hook point's (or function's) name */
     fo_u32 source;    /* FOHOOK_SRC_MACRO or FOHOOK_SRC_INSTRUMENT */
     fo_u64 fn;        /* address of the hooked function (instrumented path), else 0 */
-    fo_u64 call_site; /* return address into the caller (instrumented path), else 0 */
+    fo_u64 call_site; /* return address of the hooked function's frame (instrumented path;
+                         the caller's own when the compiler inlined the call), else 0 */
     fo_u32 nargs;     /* how many of args[] are the call's arguments */
     fo_u32 reserved;  /* zero */
-    fo_u64 args[FOHOOK_MAX_ARGS]; /* the arguments, widened to 64 bits; writable */
+    fo_u64 args[FOHOOK_MAX_ARGS]; /* the arguments, widened to 64 bits (signed integers sign-
+                                     extended, pointers zero-extended); writable */
+    fo_u64 ret;       /* with FOHOOK_DROP: what the call returns instead (instrumented path;
+                         FO_HOOK_POINT leaves it to the firmware); writable, starts at 0 */
 };
 
 /* FNV-1a, 32 bit, of a NUL-terminated name. */
@@ -80,7 +82,7 @@ static inline __attribute__((always_inline)) fo_u32 fohook_id(const char *name)
 #define FOHOOK_CTX_N(n, a0, a1, a2, a3, a4, a5)                                       \
     ((struct fohook_ctx){0, FOHOOK_SRC_MACRO, 0, 0, (n), 0,                           \
                          {(fo_u64)(a0), (fo_u64)(a1), (fo_u64)(a2), (fo_u64)(a3),     \
-                          (fo_u64)(a4), (fo_u64)(a5)}})
+                          (fo_u64)(a4), (fo_u64)(a5)}, 0})
 /* A context holding the call's arguments. */
 #define FOHOOK_CTX0() FOHOOK_CTX_N(0, 0, 0, 0, 0, 0, 0)
 #define FOHOOK_CTX1(a) FOHOOK_CTX_N(1, a, 0, 0, 0, 0, 0)
@@ -109,13 +111,12 @@ fovm_vm *fohook_fixed_vm(void);
 
 /* Runs the policy on `ctx` (hook and source set by the caller); returns its verdict, or
  * FOHOOK_NO_POLICY when there is none, the call is re-entrant, or the program faulted. */
-fo_u64 fohook_fixed_run(struct fohook_ctx *ctx) __attribute__((no_instrument_function));
+fo_u64 fohook_fixed_run(struct fohook_ctx *ctx);
 
 /* The hook point at a function's entry: evaluates to the policy's verdict. */
 #define FO_HOOK_POINT(name, ctx) fohook_point(#name, (ctx))
 
-/* Counters: policy runs, faults (fail-open events), and the verdict of the last run on the
- * instrumented path. */
+/* Counters: policy runs, faults (fail-open events), and the verdict of the last run. */
 struct fohook_stats {
     fo_u64 runs;
     fo_u64 faults;
@@ -124,10 +125,12 @@ struct fohook_stats {
 };
 void fohook_fixed_stats(struct fohook_stats *out);
 fo_u64 fohook_last_verdict(void);
-/* How many functions the instrumented name list holds (fohook_instrument.c). */
+/* How many functions the name list made hook points, and their names (fohook_list.c, written
+ * by hookgen.py with the instrumented sources). */
 size_t fohook_instrument_count(void);
+extern const char *const fohook_instrument_names[];
 
-static inline __attribute__((always_inline, no_instrument_function)) fo_u64
+static inline __attribute__((always_inline)) fo_u64
 fohook_point(const char *name, struct fohook_ctx *ctx)
 {
     ctx->hook = fohook_id(name);
@@ -142,9 +145,9 @@ fohook_point(const char *name, struct fohook_ctx *ctx)
 #endif /* !__bpf__ */
 
 #ifdef __cplusplus
-static_assert(sizeof(struct fohook_ctx) == 80, "fohook_ctx is 80 bytes");
+static_assert(sizeof(struct fohook_ctx) == 88, "fohook_ctx is 88 bytes");
 #else
-_Static_assert(sizeof(struct fohook_ctx) == 80, "fohook_ctx is 80 bytes");
+_Static_assert(sizeof(struct fohook_ctx) == 88, "fohook_ctx is 88 bytes");
 #endif
 
 #endif /* FOHOOK_FIXED_H */

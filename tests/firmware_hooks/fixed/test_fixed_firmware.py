@@ -1,5 +1,6 @@
-"""The example firmware with fixed hook points, built and run on the host and built for a
-Cortex-M4: FO_HOOK_POINT and the instrumented name list both run the policy in the VM."""
+"""The example firmware with fixed hook points, built and run on the host, on 32-bit Arm Linux
+(qemu-user) and on a Cortex-M4 board (qemu-system-arm -M mps2-an386): FO_HOOK_POINT and the
+HOOK_FUNCTIONS name list both run the policy in the VM on the call's arguments."""
 
 from __future__ import annotations
 
@@ -55,31 +56,45 @@ def _variant(base: Path, tmp_path: Path) -> Path:
     return build
 
 
+# What examples/firmware/policy.c does to the five readings (20, 170, 320, 470, 620 on link 0):
+# sample_sensor(1) reads the spare sensor 2 (listed: argument rewrite); radio_tx refuses values
+# below 100 (listed: drop with a return code) and relabels "raw" as "mV" (listed: pointer
+# argument); send_reading drops sensor 3, clamps at 500 and moves link 0 to 1 (macro).
+WITH_POLICY = [
+    "policy: installed (2 instrumented functions)",
+    "send sensor=0 rc=-11",
+    "tx link=1 sensor=1 value=320 unit=C",
+    "tx link=1 sensor=2 value=320 unit=mV",
+    "drop sensor=3",
+    "tx link=1 sensor=4 value=500 unit=mV",
+    "sent link0=0 link1=3",
+    "calls sample_sensor=5",
+    "calls radio_tx=4",
+]
+UNHOOKED = [
+    "tx link=0 sensor=0 value=20 unit=C",
+    "tx link=0 sensor=1 value=170 unit=C",
+    "tx link=0 sensor=2 value=320 unit=mV",
+    "tx link=0 sensor=3 value=470 unit=raw",
+    "tx link=0 sensor=4 value=620 unit=raw",
+    "sent link0=5 link1=0",
+]
+
+
 def test_policy_drops_clamps_and_redirects_at_the_macro_hook_point(host_build: Path) -> None:
     out = _run(host_build)
     assert out[0] == "policy: installed (2 instrumented functions)"
-    # readings 20, 170, 320, 470, 620: sensor 3 dropped, 620 clamped to 500, link 0 -> 1
-    assert out[1:6] == [
-        "tx link=1 sensor=0 value=20",
-        "tx link=1 sensor=1 value=170",
-        "tx link=1 sensor=2 value=320",
-        "drop sensor=3",
-        "tx link=1 sensor=4 value=500",
-    ]
-    assert "sent link0=0 link1=4" in out
+    assert "drop sensor=3" in out  # sensor 3 never reaches radio_tx
+    assert "tx link=1 sensor=4 value=500 unit=mV" in out  # 620 clamped, link 0 -> 1
+    assert not any(line.startswith("tx link=0") for line in out)
 
 
-def test_instrumented_functions_run_the_policy(host_build: Path) -> None:
-    out = _run(host_build)
-    # five samples; four transmissions (one reading dropped): counted by the policy's map
-    assert "calls sample_sensor=5" in out
-    assert "calls radio_tx=4" in out
+def test_listed_functions_give_the_policy_their_arguments(host_build: Path) -> None:
+    assert _run(host_build) == WITH_POLICY
 
 
 def test_without_policy_the_firmware_behaves_as_unhooked(host_build: Path) -> None:
-    out = _run(host_build, "--no-policy")
-    assert out[:5] == [f"tx link=0 sensor={s} value={150 * s + 20}" for s in range(5)]
-    assert "sent link0=5 link1=0" in out
+    assert _run(host_build, "--no-policy") == UNHOOKED
 
 
 def test_only_listed_functions_become_hook_points(base_build: Path, tmp_path: Path) -> None:
@@ -87,18 +102,31 @@ def test_only_listed_functions_become_hook_points(base_build: Path, tmp_path: Pa
     _make(build, "host", "HOOK_FUNCTIONS=radio_tx")
     out = _run(build / "host" / "firmware")
     assert out[0] == "policy: installed (1 instrumented functions)"
+    # sample_sensor is no hook point any more: sensor 1 reads its own 170
+    assert "tx link=1 sensor=1 value=170 unit=C" in out
+    assert "send sensor=0 rc=-11" in out  # radio_tx still is
     assert "calls sample_sensor=0" in out
     assert "calls radio_tx=4" in out
+
+
+def test_a_name_the_sources_do_not_define_fails_the_build(base_build: Path,
+                                                          tmp_path: Path) -> None:
+    build = _variant(base_build, tmp_path)
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(EXAMPLE), f"BUILD={build}", "host",
+         "HOOK_FUNCTIONS=radio_tx radio_rx"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "hookgen: HOOK_FUNCTIONS: no definition of 'radio_rx' in " in proc.stderr
 
 
 def test_a_faulting_policy_fails_open(base_build: Path, tmp_path: Path) -> None:
     build = _variant(base_build, tmp_path)
     _make(build, "host", f"POLICY_SRC={DATA / 'faulting_policy.c'}")
     out = _run(build / "host" / "firmware")
-    lines = [line for line in out if line.startswith(("tx ", "drop ", "sent "))]
-    assert lines == [f"tx link=0 sensor={s} value={150 * s + 20}" for s in range(5)] + [
-        "sent link0=5 link1=0"
-    ]
+    assert [line for line in out if line.startswith(("tx ", "drop ", "send ", "sent "))] == \
+        UNHOOKED
 
 
 def test_cortex_m4_build(tmp_path: Path) -> None:
@@ -110,12 +138,12 @@ def test_cortex_m4_build(tmp_path: Path) -> None:
     assert int.from_bytes(header[18:20], "little") == 40  # EM_ARM
     symbols = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True,
                              check=True).stdout
-    for name in ("__cyg_profile_func_enter", "fohook_fixed_run", "fovm_exec",
-                 "fohook_policy_elf", "vector_table"):
+    for name in ("fohook_instrument_count", "fohook_fixed_run", "fovm_exec",
+                 "fohook_policy_elf", "vector_table", "Reset_Handler", "_write"):
         assert f" {name}\n" in symbols, name
     # the VM core and the hook runtime never allocate: everything lives in the static arena
     runtime = [o for o in (tmp_path / "m4").glob("*.o")
-               if o.stem not in ("firmware", "startup_m4", "policy_blob")]
+               if o.stem not in ("firmware", "startup_m4", "semihost_m4", "policy_blob")]
     assert any(o.stem == "fohook_fixed" for o in runtime) and len(runtime) > 2
     for obj in runtime:
         undefined = subprocess.run(["arm-none-eabi-nm", "-u", str(obj)], capture_output=True,
@@ -124,8 +152,25 @@ def test_cortex_m4_build(tmp_path: Path) -> None:
 
 
 @pytest.mark.qemu
+def test_the_m4_firmware_boots_on_mps2_an386_with_the_host_decisions(tmp_path: Path) -> None:
+    """The Cortex-M4 image itself, on qemu's model of Arm's MPS2 board (AN386 = Cortex-M4):
+    reset vector, start-up, the VM in its static arena, output and exit by semihosting."""
+    need(shutil.which("arm-none-eabi-gcc") is not None, "arm-none-eabi-gcc (gcc-arm-none-eabi)")
+    need(shutil.which("qemu-system-arm") is not None, "qemu-system-arm (.ci/install-deps)")
+    _make(tmp_path, "m4")
+    proc = subprocess.run(
+        ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+         "-serial", "null", "-semihosting-config", "enable=on,target=native",
+         "-kernel", str(tmp_path / "m4" / "firmware.elf")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == WITH_POLICY
+
+
+@pytest.mark.qemu
 def test_the_same_firmware_runs_on_32_bit_arm_under_qemu(tmp_path: Path) -> None:
-    """A Raspberry Pi (armhf) build: 32-bit pointers in the table, the VM in the arena."""
+    """A Raspberry Pi (armhf) build: 32-bit pointers in the context, the VM in the arena."""
     cc = "arm-linux-gnueabihf-gcc"
     need(shutil.which(cc) is not None and shutil.which("qemu-arm") is not None,
          "gcc-arm-linux-gnueabihf and qemu-user")
@@ -134,6 +179,4 @@ def test_the_same_firmware_runs_on_32_bit_arm_under_qemu(tmp_path: Path) -> None
                            str(tmp_path / "host" / "firmware")], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout.splitlines()
-    assert "drop sensor=3" in out and "tx link=1 sensor=4 value=500" in out
-    assert "calls sample_sensor=5" in out and "calls radio_tx=4" in out
+    assert proc.stdout.splitlines() == WITH_POLICY
