@@ -19,7 +19,7 @@ OK = Path(__file__).parent / "data" / "ok"
 BAD = Path(__file__).parent / "data" / "bad"
 INCLUDES = [f"-I{ROOT / d}" for d in ("offload_vm/include", "offload_vm/src",
                                       "firmware_hooks/include")]
-KINDS = ["scale", "pick", "note", "narrow"]
+KINDS = ["scale", "pick", "note", "narrow", "choose", "choose_raw"]
 
 
 def _hookgen(names: list[str], out: Path, source: Path, *flags: str,
@@ -50,11 +50,12 @@ def _build_kinds(tmp_path: Path, cc: str, names: list[str]) -> tuple[Path, Path]
 
 
 UNHOOKED = ["scale=-21", "scale_big=10000000000", "pick=first", "notes=5 tag=n", "narrow=200",
-            "untouched=42"]
+            "choose=14", "choose_raw=14", "untouched=42"]
 # scale(-3, 7) refused with -1; scale(5e9, 2) with x halved; pick returns its second pointer;
-# note's const level is not rewritten; narrow's enum rewritten to MODE_FAST.
+# note's const level is not rewritten; narrow's enum rewritten to MODE_FAST; choose returns
+# its second function pointer, choose_raw's flag flipped.
 HOOKED = ["scale=-1", "scale_big=5000000000", "pick=second", "notes=5 tag=n", "narrow=201",
-          "untouched=42"]
+          "choose=21", "choose_raw=21", "untouched=42"]
 
 
 def test_each_kind_of_function_gets_its_arguments_to_the_policy(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 /* Functions of every kind hookgen.py makes hook points of: static, signed 64-bit, pointer
- * arguments and return, void return, const parameters, narrow integers, enums; `untouched` is
- * never listed. The policy (kinds_policy.c) changes what each does; main() prints the results.
+ * arguments and return, function pointers (through a typedef and spelled out), void return,
+ * const parameters, narrow integers, enums; `untouched` is never listed. The policy (kinds_policy.c) changes what each does; main() prints the results.
  * Usage: kinds POLICY.o */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +29,28 @@ void note(const int level, unsigned char *const tag)
 unsigned char narrow(unsigned char c, enum mode m)
 {
     return (unsigned char)(c + (m == MODE_FAST ? 1 : 0));
+}
+
+typedef int (*op_fn)(int);
+
+static int twice(int x)
+{
+    return 2 * x;
+}
+
+static int thrice(int x)
+{
+    return 3 * x;
+}
+
+op_fn choose(op_fn a, op_fn b)
+{
+    return a != NULL ? a : b;
+}
+
+int (*choose_raw(int which))(int)
+{
+    return which ? thrice : twice;
 }
 
 int untouched(int x)
@@ -63,6 +85,8 @@ int main(int argc, char **argv)
     note(5, tag);
     printf("notes=%d tag=%s\n", notes, (char *)tag);
     printf("narrow=%u\n", (unsigned)narrow(200, MODE_SLOW));
+    printf("choose=%d\n", choose(twice, thrice)(7));
+    printf("choose_raw=%d\n", choose_raw(0)(7));
     printf("untouched=%d\n", untouched(41));
     return 0;
 }

@@ -27,6 +27,14 @@ SEC("fohook") int kinds_policy(struct fohook_ctx *ctx)
         ctx->args[0] = 100; /* const parameter: the rewrite is not applied */
         return ctx->args[1] != 0 ? FOHOOK_CONTINUE : FOHOOK_DROP;
     }
+    if (ctx->hook == fohook_id("choose") && ctx->nargs == 2) {
+        ctx->ret = ctx->args[1]; /* a function pointer handed back */
+        return FOHOOK_DROP;
+    }
+    if (ctx->hook == fohook_id("choose_raw") && ctx->nargs == 1) {
+        ctx->args[0] = !ctx->args[0];
+        return FOHOOK_CONTINUE;
+    }
     if (ctx->hook == fohook_id("narrow") && ctx->nargs == 2) {
         if (ctx->args[0] == 200 && ctx->args[1] == 0) /* MODE_SLOW */
             ctx->args[1] = 1;                         /* -> MODE_FAST */
