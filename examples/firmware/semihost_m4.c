@@ -1,5 +1,5 @@
 /*
- * Output and exit through Arm semihosting (a debugger, or qemu-system-arm with
+ * Output, command line and exit through Arm semihosting (a debugger, or qemu-system-arm with
  * -semihosting-config enable=on,target=native, serves the calls): newlib's stdio writes
  * through _write, exit() ends in _exit. The console is opened as ":tt", as the Arm
  * semihosting specification defines; stdin/stdout/stderr are character devices (line
@@ -11,6 +11,7 @@
 
 #define SYS_OPEN 0x01
 #define SYS_WRITE 0x05
+#define SYS_GET_CMDLINE 0x15
 #define SYS_EXIT 0x18
 #define SYS_EXIT_EXTENDED 0x20
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026
@@ -44,6 +45,18 @@ int _write(int fd, const char *buf, int len)
     args[2] = (uint32_t)len;
     /* SYS_WRITE answers how many bytes were NOT written */
     return len - semihost_call(SYS_WRITE, args);
+}
+
+/* The command line the host passes (qemu: the -kernel file name, then -append's text), or ""
+ * when it passes none. */
+const char *semihost_cmdline(void)
+{
+    static char line[128];
+    uint32_t args[2] = {(uint32_t)(uintptr_t)line, sizeof(line)};
+
+    if (semihost_call(SYS_GET_CMDLINE, args) != 0)
+        line[0] = 0;
+    return line;
 }
 
 int _isatty(int fd)

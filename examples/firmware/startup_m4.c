@@ -1,14 +1,16 @@
 /*
- * Minimal Cortex-M4 start-up: vector table, .data copy, .bss clear, then the firmware loop and
- * exit(), which flushes stdio and leaves through semihosting (semihost_m4.c). A fault exits
+ * Minimal Cortex-M4 start-up: vector table, .data copy, .bss clear, then the firmware loop (with
+ * the policy unless the command line says --no-policy) and exit(), which flushes stdio and leaves through semihosting (semihost_m4.c). A fault exits
  * with status 1 instead of hanging. Memory layout in m4.ld (Arm MPS2 AN386, as qemu-system-arm
  * -M mps2-an386 models it).
  */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 int firmware_main(int with_policy);
 void semihost_exit(int status) __attribute__((noreturn));
+const char *semihost_cmdline(void);
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 
@@ -19,7 +21,8 @@ __attribute__((noreturn)) void Reset_Handler(void)
         *dst++ = *src++;
     for (dst = &_sbss; dst < &_ebss;)
         *dst++ = 0;
-    exit(firmware_main(1));
+    /* as on the host: `--no-policy` (qemu: -append --no-policy) runs as if unhooked */
+    exit(firmware_main(strstr(semihost_cmdline(), "--no-policy") == NULL));
 }
 
 /* NMI, HardFault, MemManage, BusFault, UsageFault, SVC, PendSV, SysTick: none is expected. */

@@ -129,10 +129,16 @@ def test_a_faulting_policy_fails_open(base_build: Path, tmp_path: Path) -> None:
         UNHOOKED
 
 
-def test_cortex_m4_build(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def m4_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     need(shutil.which("arm-none-eabi-gcc") is not None, "arm-none-eabi-gcc (gcc-arm-none-eabi)")
-    _make(tmp_path, "m4")
-    elf = tmp_path / "m4" / "firmware.elf"
+    build = tmp_path_factory.mktemp("m4")
+    _make(build, "m4")
+    return build
+
+
+def test_cortex_m4_build(m4_build: Path) -> None:
+    elf = m4_build / "m4" / "firmware.elf"
     header = elf.read_bytes()[:20]
     assert header[:4] == b"\x7fELF" and header[4] == 1  # 32-bit
     assert int.from_bytes(header[18:20], "little") == 40  # EM_ARM
@@ -142,7 +148,7 @@ def test_cortex_m4_build(tmp_path: Path) -> None:
                  "fohook_policy_elf", "vector_table", "Reset_Handler", "_write"):
         assert f" {name}\n" in symbols, name
     # the VM core and the hook runtime never allocate: everything lives in the static arena
-    runtime = [o for o in (tmp_path / "m4").glob("*.o")
+    runtime = [o for o in (m4_build / "m4").glob("*.o")
                if o.stem not in ("firmware", "startup_m4", "semihost_m4", "policy_blob")]
     assert any(o.stem == "fohook_fixed" for o in runtime) and len(runtime) > 2
     for obj in runtime:
@@ -152,20 +158,24 @@ def test_cortex_m4_build(tmp_path: Path) -> None:
 
 
 @pytest.mark.qemu
-def test_the_m4_firmware_boots_on_mps2_an386_with_the_host_decisions(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("append", "expected"), [((), WITH_POLICY),
+                                                  (("-append", "--no-policy"), UNHOOKED)],
+                         ids=["policy", "no-policy"])
+def test_the_m4_firmware_boots_on_mps2_an386_with_the_host_decisions(
+        m4_build: Path, append: tuple[str, ...], expected: list[str]) -> None:
     """The Cortex-M4 image itself, on qemu's model of Arm's MPS2 board (AN386 = Cortex-M4):
-    reset vector, start-up, the VM in its static arena, output and exit by semihosting."""
-    need(shutil.which("arm-none-eabi-gcc") is not None, "arm-none-eabi-gcc (gcc-arm-none-eabi)")
+    reset vector, start-up, the VM in its static arena, command line, output and exit by
+    semihosting; the same lines as the host build (test_listed_functions_... and
+    test_without_policy_... hold the host to the same lists)."""
     need(shutil.which("qemu-system-arm") is not None, "qemu-system-arm (.ci/install-deps)")
-    _make(tmp_path, "m4")
     proc = subprocess.run(
         ["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
          "-serial", "null", "-semihosting-config", "enable=on,target=native",
-         "-kernel", str(tmp_path / "m4" / "firmware.elf")],
+         "-kernel", str(m4_build / "m4" / "firmware.elf"), *append],
         capture_output=True, text=True, timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines() == WITH_POLICY
+    assert proc.stdout.splitlines() == expected
 
 
 @pytest.mark.qemu
