@@ -10,7 +10,8 @@ function's arguments into a ``struct fohook_ctx``, runs the policy (``fohook_fix
 the arguments the policy rewrote back into the parameters, and on ``FOHOOK_DROP`` returns
 ``ctx.ret`` without running the body. It also writes ``OUT_DIR/fohook_list.c`` (the names and
 ``fohook_instrument_count()``). Compile the generated files instead of the originals, with
-``-iquote`` the original's directory so its ``#include "..."`` still resolve.
+``-iquote`` the original's directory so its ``#include "..."`` still resolve. The hook point
+is code before the body's first declarations: the source must be C99 or later.
 
 The prototypes come from clang's own parse of each source (``-Xclang -ast-dump=json``), with the
 same flags the build uses; ``--cc`` names a GCC cross compiler whose C library headers clang
@@ -148,7 +149,11 @@ def _ast_decls(clang: str, source: Path, flags: list[str]) -> list[tuple[str, Js
     (typedefs included: find_hook_points resolves return types through them)."""
     cmd = [clang, "-fsyntax-only", "-Wno-everything", *flags, "-Xclang", "-ast-dump=json",
            str(source)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as err:
+        raise HookGenError(f"{clang}: cannot run it ({err.strerror}); hookgen reads the "
+                           "prototypes with clang (--clang names another)") from err
     if proc.returncode != 0:
         raise HookGenError(f"{source}: clang could not parse it:\n{proc.stderr.strip()}")
     state: dict[str, str] = {"file": ""}

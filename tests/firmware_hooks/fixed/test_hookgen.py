@@ -111,3 +111,13 @@ def test_a_function_that_cannot_be_hooked_is_refused_with_where_and_why(
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"hookgen: {expected}"
     assert not (tmp_path / "gen").exists()  # nothing half-written
+
+
+def test_a_missing_clang_is_named(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(HOOKGEN), "--functions", "scale", "--out-dir", str(tmp_path),
+         "--clang", str(tmp_path / "no-clang"), str(OK / "kinds.c")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"hookgen: {tmp_path / 'no-clang'}: cannot run it (")
