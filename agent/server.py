@@ -21,7 +21,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import orjson
 import yaml
 from aiohttp import web
 
@@ -42,6 +44,11 @@ _ROUTES = frozenset({"/v1/topology", "/v1/report", "/v1/summary", "/v1/select", 
 MAX_BODY = 4 * 2**20
 log = logging.getLogger("freeoffload.agent.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _json(doc: Any, status: int = 200) -> web.Response:
+    """A JSON answer written by orjson (``web.json_response`` costs ~3x on the hot paths)."""
+    return web.Response(body=orjson.dumps(doc), status=status, content_type="application/json")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -116,7 +123,7 @@ async def report(request: web.Request) -> web.Response:
         raise ReportError(409, f"{agent.cfg.node} is a member; report to its center "
                                f"{agent.center or '(not found yet)'}")
     answer = agent.ingest_report(await _body(request), request.get(GROUP_KEY), request.remote)
-    return web.json_response(answer)
+    return _json(answer)
 
 
 async def summary(request: web.Request) -> web.Response:
@@ -134,7 +141,7 @@ async def select(request: web.Request) -> web.Response:
     task, requester, scope, explain = parse_select(await _body(request))
     answer = await agent.select(task, requester, scope, explain)
     agent.metrics.select_seconds.observe(time.perf_counter() - started)
-    return web.json_response(answer.to_dict())
+    return _json(answer.to_dict())
 
 
 async def pushes(request: web.Request) -> web.Response:

@@ -96,6 +96,8 @@ class Agent:
         self.store = Store(offline_after_s=cfg.offline_after * cfg.report_interval,
                            snapshot_age=min(0.25, cfg.report_interval / 4))
         self.metrics = Metrics()
+        self._accepted = self.metrics.reports.labels("report", "accepted")  # bound once: hot
+        self._stale = self.metrics.reports.labels("report", "stale")
         self.peer = Peer(auth_headers(cfg), client_ssl(cfg))
         self.center = cfg.center if cfg.role == "member" else cfg.address
         self.peers: set[str] = set(cfg.peers)
@@ -257,7 +259,7 @@ class Agent:
             event(log, "report.refused", logging.WARNING, peer=peer, status=err.status,
                   reason=err.message.splitlines()[0])
             raise
-        self.metrics.reports.labels("report", "accepted" if newer else "stale").inc()
+        (self._accepted if newer else self._stale).inc()
         if newer:
             for observe in self.observers:
                 observe(node)

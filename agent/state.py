@@ -106,6 +106,8 @@ class Store:
         return changed
 
     def _merge(self, node: Node, links: Iterable[Edge], via: str) -> bool:
+        """O(1) in the size of the view: the entry is updated in place, the live map's record
+        replaced (its indexes patch that one node when next read), links only noted."""
         now = self.clock()
         old = self.entries.get(node.name)
         if old is not None and old.node.updated is not None and node.updated is not None \
@@ -113,12 +115,15 @@ class Store:
             return False  # an older report arriving late: newer wins
         if via != "report" and old is not None and old.via == "report":
             via = "report"  # our own member: a summary does not take it over
-        if via == "report":
+        if via == "report" and not node.online:
             node = dataclasses.replace(node, online=True)
         measured = self.measured.get(node.name)
         if measured:
             node = dataclasses.replace(node, capability={**node.capability, **measured})
-        self.entries[node.name] = _Entry(node, now, via)
+        if old is None:
+            self.entries[node.name] = _Entry(node, now, via)
+        else:
+            old.node, old.seen, old.via = node, now, via
         self.live.put_node(node)
         for edge in links:
             self._put_link(edge)
@@ -126,8 +131,10 @@ class Store:
         return True
 
     def _put_link(self, edge: Edge) -> None:
-        if _moved(self.links.get(edge.pair), edge):
-            self.links[edge.pair] = edge
+        a, b = edge.start_node, edge.end_node
+        pair = (a, b) if a <= b else (b, a)
+        if _moved(self.links.get(pair), edge):
+            self.links[pair] = edge
             self._links_dirty = True
 
     def record_probe(self, name: str, task_type: str, processing_ms: float,
