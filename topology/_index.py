@@ -1,5 +1,7 @@
 """Vectorised selection: per-map-version arrays and per-requester latencies, built once.
 
+The latencies are :func:`.graph.latency_row`'s rows (one per requester, kept by the routing).
+
 The values in the arrays are the very floats :mod:`.select`'s reference path computes through
 ``Node`` properties, so both paths compare the same numbers and agree exactly. A query costs a
 few array operations over the nodes and no rebuilding.
@@ -9,12 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from .graph import distances_from
+from .graph import latency_row
 from .model import CRMap, Node, Selection, Task
 
 __all__ = ["select", "task_types"]
@@ -22,9 +23,6 @@ __all__ = ["select", "task_types"]
 _Floats = npt.NDArray[np.float64]
 _Bools = npt.NDArray[np.bool_]
 _Ints = npt.NDArray[np.intp]
-
-MAX_REQUESTERS: Final = 4096
-
 
 @dataclass(frozen=True)
 class _Arrays:
@@ -108,20 +106,6 @@ def _arrays(crmap: CRMap) -> _Arrays:
     return found
 
 
-def _latencies(crmap: CRMap, arrays: _Arrays, source: str) -> _Floats:
-    table: dict[str, _Floats] | None = crmap.cache("index-latency")
-    if table is None:
-        table = crmap.store("index-latency", {})
-    found = table.get(source)
-    if found is None:
-        if len(table) >= MAX_REQUESTERS:
-            table.pop(next(iter(table)))
-        dist = distances_from(crmap, source)
-        found = np.array([dist.get(n, math.inf) for n in arrays.names], dtype=np.float64)
-        table[source] = found
-    return found
-
-
 def task_types(crmap: CRMap) -> frozenset[str]:
     """Every task Type some node of the map has a Capability for."""
     return frozenset(t for t, power in _arrays(crmap).power.items() if np.isfinite(power).any())
@@ -140,7 +124,7 @@ def _best(candidates: _Ints, keys: list[_Floats]) -> int:
 def select(crmap: CRMap, task: Task, from_node: str, rule: str) -> Selection:
     """The same answer as ``select._explained`` without the rejections."""
     arrays = _arrays(crmap)
-    latency = _latencies(crmap, arrays, from_node)
+    latency = latency_row(crmap, from_node)
     power = arrays.power.get(task.type)
     if power is None:
         return Selection(None, rule, "none")

@@ -151,7 +151,8 @@ def select_target(crmap: CRMap, task: Task, from_node: str,
     Raises TopologyError for an unknown ``from_node`` and TaskError when no node has a
     Capability for the task's Type. ``Selection.node`` is None when no node can run it.
     """
-    distances_from(crmap, from_node)  # unknown requester -> TopologyError
+    if from_node not in crmap.nodes:
+        distances_from(crmap, from_node)  # raises the TopologyError that names the node
     check_task(crmap, task)
     if explain:
         return _explained(crmap, task, from_node)
