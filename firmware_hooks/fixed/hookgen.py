@@ -9,7 +9,8 @@ and ``__FILE__`` stay those of the original, through ``#line``). The hook point 
 function's arguments into a ``struct fohook_ctx``, runs the policy (``fohook_fixed_run``), writes
 the arguments the policy rewrote back into the parameters, and on ``FOHOOK_DROP`` returns
 ``ctx.ret`` without running the body. It also writes ``OUT_DIR/fohook_list.c`` (the names and
-``fohook_instrument_count()``). Compile the generated files instead of the originals, with
+``fohook_instrument_count()``) and ``OUT_DIR/<name>.c.d`` (make dependencies: the headers the
+parse read). Compile the generated files instead of the originals, with
 ``-iquote`` the original's directory so its ``#include "..."`` still resolve. The hook point
 is code before the body's first declarations: the source must be C99 or later.
 
@@ -32,6 +33,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,11 +146,16 @@ def _track_file(node: object, state: dict[str, str]) -> None:
             _track_file(value, state)
 
 
-def _ast_decls(clang: str, source: Path, flags: list[str]) -> list[tuple[str, Json]]:
+def _ast_decls(clang: str, source: Path, flags: list[str],
+               deps: tuple[Path, Path] | None = None) -> list[tuple[str, Json]]:
     """The top-level declarations of ``source`` as clang parses it, each with its file
-    (typedefs included: find_hook_points resolves return types through them)."""
+    (typedefs included: find_hook_points resolves return types through them). With ``deps``
+    = (depfile, target), clang also writes a make depfile: the target depends on every header
+    the parse read."""
     cmd = [clang, "-fsyntax-only", "-Wno-everything", *flags, "-Xclang", "-ast-dump=json",
            str(source)]
+    if deps is not None:
+        cmd += ["-MD", "-MP", "-MF", str(deps[0]), "-MT", str(deps[1])]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     except OSError as err:
@@ -284,11 +291,15 @@ def generate(sources: list[Path], names: list[str], out_dir: Path, clang: str,
     found: dict[str, list[str]] = {n: [] for n in names}
     in_headers: dict[str, str] = {}
     outputs = {}
-    for source in sources:
-        points = find_hook_points(source, names, _ast_decls(clang, source, flags), in_headers)
-        for p in points:
-            found[p.name].append(f"{source}:{p.line}")
-        outputs[out_dir / source.name] = rewrite(source, points)
+    with tempfile.TemporaryDirectory() as tmp:
+        for source in sources:
+            out, depfile = out_dir / source.name, Path(tmp) / "deps.d"
+            decls = _ast_decls(clang, source, flags, (depfile, out))
+            points = find_hook_points(source, names, decls, in_headers)
+            for p in points:
+                found[p.name].append(f"{source}:{p.line}")
+            outputs[out] = rewrite(source, points)
+            outputs[out.with_suffix(out.suffix + ".d")] = depfile.read_bytes()
     missing = [n for n, where in found.items() if not where]
     for name in missing:
         if name in in_headers:
