@@ -16,10 +16,11 @@
  * first character some resolver accepts (-+.0-9) goes to the Python resolver passed to load(),
  * once per distinct text. Texts no resolver accepts are strings.
  *
- * Locations: each container gets its `loc` (a Location) at once; the 1-based (line, col) of
- * its keys and values, or items, are packed as uint32 into `_marks` (a mapping: (keys tuple,
- * bytes) with key line, key col, value line, value col per key; a sequence: bytes with line,
- * col per item). yamlfile.py turns them into key_locs/value_locs/item_locs on first use.
+ * Locations: a container's own 1-based (line, col), then those of its keys and values (key
+ * line, key col, value line, value col per key) or of its items, are packed as uint32 into
+ * bytes and kept in its `_marks` attribute: (source, keys tuple, bytes) for a mapping,
+ * (source, bytes) for a sequence. yamlfile.py turns them into loc, key_locs/value_locs or
+ * item_locs on first use: a file without problems never makes its ~250k Location objects.
  *
  * This is the facade's own extension module, not one of the C cores (those never include
  * Python.h).
@@ -31,8 +32,8 @@
 #include <yaml.h>
 
 /* Set once by configure(): the facade's classes. */
-static PyTypeObject *loc_map, *loc_list, *location;
-static PyObject *str_loc, *str_marks, *empty_tuple;
+static PyTypeObject *loc_map, *loc_list;
+static PyObject *str_marks, *empty_tuple;
 
 enum { OK = 0, FAILED = -1, FALLBACK = 1 };
 
@@ -74,23 +75,6 @@ static int marks_push(Marks *m, uint32_t a, uint32_t b)
     m->v[m->n++] = a;
     m->v[m->n++] = b;
     return OK;
-}
-
-/* Location(source, line, col): a named tuple, made the way tuple.__new__ makes one. */
-static PyObject *make_location(PyObject *source, uint32_t line, uint32_t col)
-{
-    PyObject *l = PyLong_FromUnsignedLong(line), *c = PyLong_FromUnsignedLong(col);
-    PyObject *loc = (l && c) ? location->tp_alloc(location, 3) : NULL;
-    if (!loc) {
-        Py_XDECREF(l);
-        Py_XDECREF(c);
-        return NULL;
-    }
-    Py_INCREF(source);
-    PyTuple_SET_ITEM(loc, 0, source);
-    PyTuple_SET_ITEM(loc, 1, l);
-    PyTuple_SET_ITEM(loc, 2, c);
-    return loc;
 }
 
 /* ---- plain scalars: YAML 1.1 as PyYAML resolves them ------------------------------------ */
@@ -267,10 +251,21 @@ static int open_container(Builder *b, int is_map, const yaml_mark_t *mark)
     f->line = (uint32_t)mark->line + 1;
     f->col = (uint32_t)mark->column + 1;
     f->marks.n = 0;
-    PyObject *loc = make_location(b->source, f->line, f->col);
-    int rc = loc ? PyObject_SetAttr(obj, str_loc, loc) : -1;
-    Py_XDECREF(loc);
-    return rc < 0 ? FAILED : OK;
+    return marks_push(&f->marks, f->line, f->col); /* its own place comes first */
+}
+
+/* A tuple of str/int/bytes/... (no container) can never be part of a reference cycle. The GC
+ * finds that out itself, but only after walking it in a few collections; keeping such tuples
+ * (and so the containers' attribute dicts) out of its lists saved ~0.1 s of collections
+ * during the first validation after loading a 10,000-node file. */
+static void untrack_atomic(PyObject *tuple)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++) {
+        PyObject *item = PyTuple_GET_ITEM(tuple, i);
+        if (PyObject_IS_GC(item) && (!PyTuple_CheckExact(item) || PyObject_GC_IsTracked(item)))
+            return;
+    }
+    PyObject_GC_UnTrack(tuple);
 }
 
 static int close_container(Builder *b)
@@ -285,9 +280,15 @@ static int close_container(Builder *b)
             Py_INCREF(key);
             PyTuple_SET_ITEM(keys, i++, key);
         }
-        Py_SETREF(marks, keys ? PyTuple_Pack(2, keys, marks) : NULL);
+        if (keys)
+            untrack_atomic(keys);
+        Py_SETREF(marks, keys ? PyTuple_Pack(3, b->source, keys, marks) : NULL);
         Py_XDECREF(keys);
+    } else if (marks) {
+        Py_SETREF(marks, PyTuple_Pack(2, b->source, marks));
     }
+    if (marks)
+        untrack_atomic(marks);
     int rc = marks ? PyObject_SetAttr(f->obj, str_marks, marks) : -1;
     Py_XDECREF(marks);
     PyObject *obj = f->obj;
@@ -422,25 +423,21 @@ static PyObject *load(PyObject *module, PyObject *args)
 static PyObject *configure(PyObject *module, PyObject *args)
 {
     (void)module;
-    PyTypeObject *m, *l, *loc;
-    if (!PyArg_ParseTuple(args, "O!O!O!:configure", &PyType_Type, &m, &PyType_Type, &l,
-                          &PyType_Type, &loc))
+    PyTypeObject *m, *l;
+    if (!PyArg_ParseTuple(args, "O!O!:configure", &PyType_Type, &m, &PyType_Type, &l))
         return NULL;
-    if (!PyType_IsSubtype(m, &PyDict_Type) || !PyType_IsSubtype(l, &PyList_Type) ||
-        !PyType_IsSubtype(loc, &PyTuple_Type))
-        return PyErr_Format(PyExc_TypeError, "configure(dict type, list type, tuple type)");
+    if (!PyType_IsSubtype(m, &PyDict_Type) || !PyType_IsSubtype(l, &PyList_Type))
+        return PyErr_Format(PyExc_TypeError, "configure(dict subtype, list subtype)");
     Py_INCREF(m);
     Py_INCREF(l);
-    Py_INCREF(loc);
     Py_XSETREF(loc_map, m);
     Py_XSETREF(loc_list, l);
-    Py_XSETREF(location, loc);
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(LocMap, LocList, Location): the classes load() builds."},
+     "configure(LocMap, LocList): the classes load() builds."},
     {"load", load, METH_VARARGS,
      "load(text, source, resolve) -> value, or NotImplemented when the Python loader must "
      "read it (see the module's source)."},
@@ -455,10 +452,9 @@ static struct PyModuleDef module_def = {
 
 PyMODINIT_FUNC PyInit__yamlfast(void)
 {
-    str_loc = PyUnicode_InternFromString("loc");
     str_marks = PyUnicode_InternFromString("_marks");
     empty_tuple = PyTuple_New(0);
-    if (!str_loc || !str_marks || !empty_tuple)
+    if (!str_marks || !empty_tuple)
         return NULL;
     return PyModule_Create(&module_def);
 }

@@ -47,18 +47,17 @@ class LocMap(dict):  # type: ignore[type-arg]
         return self.value_locs.get(key, self.loc)
 
     def __getattr__(self, name: str) -> Any:
-        """key_locs/value_locs of a mapping from the C loader: unpacked on first use."""
-        marks = self.__dict__.get("_marks")
-        if marks is None or name not in ("key_locs", "value_locs"):
+        """loc, key_locs and value_locs of a mapping from the C loader: unpacked on first use."""
+        if name not in ("loc", "key_locs", "value_locs") or "_marks" not in self.__dict__:
             raise AttributeError(name)
-        keys, packed = marks
-        nums, file = array("I", packed), self.loc.file
+        file, keys, packed = self.__dict__.pop("_marks")
+        nums = array("I", packed)
+        self.loc = Location(file, nums[0], nums[1])
         self.key_locs = {k: Location(file, nums[i], nums[i + 1])
-                         for k, i in zip(keys, range(0, len(nums), 4), strict=True)}
+                         for k, i in zip(keys, range(2, len(nums), 4), strict=True)}
         self.value_locs = {k: Location(file, nums[i], nums[i + 1])
-                           for k, i in zip(keys, range(2, len(nums), 4), strict=True)}
-        del self._marks
-        return self.__dict__[name]
+                           for k, i in zip(keys, range(4, len(nums), 4), strict=True)}
+        return getattr(self, name)
 
 
 class LocList(list):  # type: ignore[type-arg]
@@ -73,14 +72,14 @@ class LocList(list):  # type: ignore[type-arg]
         return self.loc
 
     def __getattr__(self, name: str) -> Any:
-        """item_locs of a sequence from the C loader: unpacked on first use."""
-        packed = self.__dict__.get("_marks")
-        if packed is None or name != "item_locs":
+        """loc and item_locs of a sequence from the C loader: unpacked on first use."""
+        if name not in ("loc", "item_locs") or "_marks" not in self.__dict__:
             raise AttributeError(name)
-        nums, file = array("I", packed), self.loc.file
-        self.item_locs = [Location(file, nums[i], nums[i + 1]) for i in range(0, len(nums), 2)]
-        del self._marks
-        return self.item_locs
+        file, packed = self.__dict__.pop("_marks")
+        nums = array("I", packed)
+        self.loc = Location(file, nums[0], nums[1])
+        self.item_locs = [Location(file, nums[i], nums[i + 1]) for i in range(2, len(nums), 2)]
+        return getattr(self, name)
 
 
 def location_of(value: Any, default: Location) -> Location:
@@ -269,7 +268,7 @@ try:
 except ImportError:  # built without libyaml's headers
     _yamlfast = None
 else:
-    _yamlfast.configure(LocMap, LocList, Location)
+    _yamlfast.configure(LocMap, LocList)
 
 
 def _kind(text: str) -> str:
