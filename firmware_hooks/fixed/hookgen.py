@@ -244,10 +244,11 @@ def _hook_code(p: HookPoint) -> str:
 
     args = [widen(a) for a in p.params] + ["0"] * (MAX_ARGS - len(p.params))
     c = "fohook_c_"
-    code = [f"struct fohook_ctx {c} = FOHOOK_CTX_N({len(p.params)}, {', '.join(args)});",
+    code = ["void *fohook_site_ = __builtin_return_address(0);",
+            f"struct fohook_ctx {c} = FOHOOK_CTX_N({len(p.params)}, {', '.join(args)});",
             f"{c}.hook = {fohook_id(p.name):#010x}u; {c}.source = FOHOOK_SRC_INSTRUMENT;",
             f"{c}.fn = (fo_u64)(__UINTPTR_TYPE__)&{p.name};",
-            f"{c}.call_site = (fo_u64)(__UINTPTR_TYPE__)__builtin_return_address(0);",
+            f"{c}.call_site = (fo_u64)(__UINTPTR_TYPE__)fohook_site_;",
             f"if (fohook_fixed_run(&{c}) == FOHOOK_DROP)"]
     call = f"{p.name}({', '.join(a.name for a in p.params)})"
     if p.returns == "void":

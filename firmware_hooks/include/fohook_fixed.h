@@ -146,8 +146,10 @@ fohook_point(const char *name, struct fohook_ctx *ctx)
 
 #ifdef __cplusplus
 static_assert(sizeof(struct fohook_ctx) == 88, "fohook_ctx is 88 bytes");
-#else
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct fohook_ctx) == 88, "fohook_ctx is 88 bytes");
+#else /* C99: hookgen.py includes this header into the firmware's own sources */
+typedef char fohook_ctx_is_88_bytes[sizeof(struct fohook_ctx) == 88 ? 1 : -1];
 #endif
 
 #endif /* FOHOOK_FIXED_H */

@@ -121,3 +121,24 @@ def test_a_missing_clang_is_named(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"hookgen: {tmp_path / 'no-clang'}: cannot run it (")
+
+
+STRICT = ["-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Wsign-conversion", "-Wshadow",
+          "-Wcast-qual", "-Wcast-align", "-Wbad-function-cast", "-Wstrict-prototypes",
+          "-Wundef", "-Wredundant-decls", "-Werror"]
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang", "arm-none-eabi-gcc"])
+@pytest.mark.parametrize("std", ["c99", "c11"])
+def test_hook_points_compile_warning_free_under_strict_flags(cc: str, std: str,
+                                                             tmp_path: Path) -> None:
+    """The generated code lands in the firmware's own files, under the firmware's warnings."""
+    need(shutil.which(cc) is not None, f"{cc} (.ci/install-deps)")
+    proc = _hookgen(KINDS, tmp_path, OK / "kinds.c", *INCLUDES)
+    assert proc.returncode == 0, proc.stderr
+    arch = ["-mcpu=cortex-m4", "-mthumb"] if cc.startswith("arm-") else []
+    build = subprocess.run([cc, *arch, "-O2", f"-std={std}", *STRICT, "-DFOVM_STATIC",
+                            *INCLUDES, "-iquote", str(OK), "-c", str(tmp_path / "kinds.c"),
+                            "-o", str(tmp_path / "kinds.o")], capture_output=True, text=True,
+                           timeout=120)
+    assert build.returncode == 0, build.stderr
