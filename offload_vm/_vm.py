@@ -24,6 +24,8 @@ __all__ = [
 HASH, ARRAY, LRU_HASH = lib.FOVM_MAP_HASH, lib.FOVM_MAP_ARRAY, lib.FOVM_MAP_LRU_HASH
 _ANY, _NOEXIST, _EXIST = lib.FOVM_ANY, lib.FOVM_NOEXIST, lib.FOVM_EXIST
 _MASK64 = (1 << 64) - 1
+_ENGINES = {"auto": lib.FOVM_ENGINE_AUTO, "interpreter": lib.FOVM_ENGINE_INTERP}
+_ENGINE_NAMES = {lib.FOVM_ENGINE_JIT: "jit", lib.FOVM_ENGINE_INTERP: "interpreter"}
 
 if lib.fovm_abi_version() != lib.FOVM_ABI_VERSION:  # pragma: no cover - a stale build
     raise ImportError(
@@ -178,12 +180,15 @@ class Map:
 class VM:
     """One userspace eBPF VM with one verified program, its maps and helpers."""
 
-    def __init__(self, budget: int | None = None) -> None:
+    def __init__(self, budget: int | None = None, engine: str = "auto") -> None:
+        if engine not in _ENGINES:
+            raise VMError(f"unknown engine {engine!r}; expected one of: {', '.join(_ENGINES)}")
         err = ffi.new("fovm_error *")
         handle = lib.fovm_create(err)
         if handle == ffi.NULL:
             _raise(int(err.code) or lib.FOVM_E_NOMEM, err)
         self._h: Any = ffi.gc(handle, lib.fovm_destroy)
+        lib.fovm_set_engine(self._h, _ENGINES[engine])
         self._generation = 0
         self._keep: list[Any] = []
         self._budget = 0
@@ -300,6 +305,13 @@ class VM:
     def run(self, ctx: bytes | bytearray | None = None) -> int:
         """Run the program with r1 = ctx, r2 = len(ctx); returns r0."""
         return self.run_counted(ctx)[0]
+
+    @property
+    def engine(self) -> str | None:
+        """What runs the loaded program: ``"jit"`` (native code) or ``"interpreter"``; None
+        before a program is loaded. ``VM(engine="interpreter")`` or ``FOVM_JIT=0`` in the
+        environment force the interpreter; ``"auto"`` compiles where the host allows."""
+        return _ENGINE_NAMES.get(int(lib.fovm_engine(self._handle())))
 
     @property
     def program_len(self) -> int:

@@ -57,7 +57,7 @@
 
 /* Native code: x86-64 Linux hosts (jit.c); everything else interprets. */
 #if defined(__x86_64__) && defined(__linux__) && __STDC_HOSTED__ && !defined(FOVM_NO_JIT)
-#define FOVM_HAVE_JIT 0
+#define FOVM_HAVE_JIT 1
 #else
 #define FOVM_HAVE_JIT 0
 #endif
@@ -148,7 +148,8 @@ struct fovm_vm {
     uint32_t nshared; /* maps in shared storage: runs read their rows zero-copy */
     int zc_off;       /* the program has side effects: shared rows are copied (sticky) */
     int engine;       /* FOVM_ENGINE_* asked for; see fovm.h */
-    void *jit;        /* native code of the program (jit.c), or NULL */
+    void *jit;        /* entry of the program's native code (jit.c), or NULL */
+    void *jit_base;   /* its mapping */
     size_t jit_len;
 };
 

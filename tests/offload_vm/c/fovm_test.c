@@ -63,8 +63,9 @@ static unsigned char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static void run_cases(const char *path)
+static void run_cases(const char *path, int engine)
 {
+    int used = 0;
     size_t len, off = 0, n = 0, passed = 0;
     unsigned char *data = slurp(path, &len);
     CHECK(data != NULL, "cannot read %s", path);
@@ -81,7 +82,9 @@ static void run_cases(const char *path)
         mem = malloc(mlen ? mlen : 1); /* its own allocation: ASan sees overruns */
         memcpy(mem, data + off + plen, mlen);
         fovm_register_helper(vm, 5, "identity", 1, identity, NULL, &err);
+        fovm_set_engine(vm, engine);
         if (fovm_load(vm, data + off, plen, &err) == FOVM_OK &&
+            (used = fovm_engine(vm)) != 0 &&
             fovm_exec(vm, mlen ? mem : NULL, mlen, &r0, &err) == FOVM_OK && r0 == want)
             passed++;
         else
@@ -93,7 +96,8 @@ static void run_cases(const char *path)
         fovm_destroy(vm);
     }
     CHECK(n > 0 && passed == n, "%u of %u conformance cases passed", (unsigned)passed, (unsigned)n);
-    printf("conformance: %u/%u\n", (unsigned)passed, (unsigned)n);
+    printf("conformance: %u/%u (%s)\n", (unsigned)passed, (unsigned)n,
+           used == FOVM_ENGINE_JIT ? "jit" : "interpreter");
     free(data);
 }
 
@@ -118,7 +122,7 @@ static void test_arena(void)
     fovm_destroy(vm);
 }
 
-static void test_faults(void)
+static void test_faults(int engine)
 {
     uint64_t oob[] = {INSN(0x61, 0, 1, 2, 0), EXIT}; /* ldxw r0, [r1+2] */
     uint64_t loop[] = {MOV_IMM(0, 0), INSN(0x05, 0, 0, -1, 0)};
@@ -127,7 +131,14 @@ static void test_faults(void)
     uint64_t r0 = 0, executed = 0;
     fovm_error err;
     fovm_vm *vm = fovm_create(&err);
+    fovm_set_engine(vm, engine);
     CHECK(fovm_load(vm, oob, sizeof oob, &err) == FOVM_OK, "%s", err.msg);
+#if defined(__x86_64__) && defined(__linux__)
+    CHECK(fovm_engine(vm) == (engine == FOVM_ENGINE_AUTO ? FOVM_ENGINE_JIT : FOVM_ENGINE_INTERP),
+          "engine %d", fovm_engine(vm));
+#else
+    CHECK(fovm_engine(vm) == FOVM_ENGINE_INTERP, "engine %d", fovm_engine(vm));
+#endif
     CHECK(fovm_exec(vm, ctx, sizeof ctx, &r0, &err) == FOVM_E_FAULT && err.pc == 0 &&
               strstr(err.msg, "out-of-bounds read of 4 bytes") && strstr(err.msg, "at PC 0"),
           "%s", err.msg);
@@ -148,10 +159,13 @@ static void test_faults(void)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        run_cases(argv[1]);
+    if (argc > 1) {
+        run_cases(argv[1], FOVM_ENGINE_AUTO);
+        run_cases(argv[1], FOVM_ENGINE_INTERP);
+    }
     test_arena();
-    test_faults();
+    test_faults(FOVM_ENGINE_AUTO);
+    test_faults(FOVM_ENGINE_INTERP);
     test_maps();
     test_shared_storage();
     if (argc > 2)

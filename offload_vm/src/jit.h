@@ -1,0 +1,42 @@
+/* Internal interface between jit.c (memory, runs, the C side of native code) and the code
+ * generators (jit_x86.c). Not part of the public API. */
+#ifndef FOVM_JIT_H
+#define FOVM_JIT_H
+
+#include "fovm_int.h"
+
+/* Outcomes native code reports itself (the C side reports the rest with a message). */
+#define FOVM_JIT_BUDGET (-1)
+#define FOVM_JIT_DEPTH (-2)
+/* Budgets above this are treated as this much (the count left is a signed 64-bit value). */
+#define FOVM_JIT_MAX_BUDGET (1ull << 62)
+
+struct fovm_jit_fix {
+    uint32_t at; /* offset of a rel32 field */
+    uint32_t pc; /* the instruction it jumps to */
+};
+
+struct fovm_jit {
+    const struct fovm_vm *vm;
+    uint8_t *buf;
+    size_t len, cap;
+    uint32_t *off;   /* code offset of each instruction */
+    uint32_t *pre;   /* instructions before each slot (a lddw counts once) */
+    uint8_t *label;  /* the slot is a jump or call target */
+    struct fovm_jit_fix *fix;
+    size_t nfix, capfix;
+    size_t entry;    /* offset of the entry point */
+    int failed;
+};
+
+/* Emits the program (arch-specific); sets j->failed on any problem. */
+FOVM_INTERNAL void fovm_jit_emit(struct fovm_jit *j);
+FOVM_INTERNAL int fovm_jit_reserve(struct fovm_jit *j, size_t n);
+FOVM_INTERNAL void fovm_jit_add_fix(struct fovm_jit *j, uint32_t at, uint32_t pc);
+
+/* Called from native code. packed = pc << 8 | write << 4 | size. */
+FOVM_INTERNAL int fovm_jit_mem(struct fovm_run *run, uint64_t addr, uint32_t packed);
+FOVM_INTERNAL int fovm_jit_call(struct fovm_run *run, uint64_t id, uint32_t pc);
+FOVM_INTERNAL int fovm_jit_atomic(struct fovm_run *run, uint64_t addr, uint32_t pc);
+
+#endif /* FOVM_JIT_H */

@@ -1,0 +1,200 @@
+/*
+ * The instructions of jit_x86.c, included once by it (kept apart to keep files short).
+ */
+#ifndef FOVM_JIT_X86_OPS_H
+#define FOVM_JIT_X86_OPS_H
+
+#define D(in) REG[EBPF_DST(in)]
+#define S(in) REG[EBPF_SRC(in)]
+
+/* ---- budget and exits ---- */
+
+/* Subtracts the instructions [seg, upto) from the budget left. */
+static void spend(struct x86 *x, uint32_t upto)
+{
+    uint32_t k = x->j->pre[upto] - x->j->pre[x->seg];
+    if (k)
+        alu_run(x->j, 5, RUNF(jit_rem), (int32_t)k);
+    x->seg = upto;
+}
+
+static void leave(struct x86 *x, int32_t code, uint32_t pc, uint32_t pending)
+{
+    struct fovm_jit *j = x->j;
+    if (code)
+        mov_imm32(j, R10, (uint32_t)code);
+    mov_imm32(j, R11, pc);
+    mov_imm32(j, R9, pending);
+    jmp_to(j, x->err_exit);
+}
+
+/* After spend(): the budget ran out if what is left went negative. */
+static void budget_check(struct x86 *x, uint32_t pc)
+{
+    size_t ok = jcc8(x->j, CC_NS);
+    leave(x, FOVM_JIT_BUDGET, pc, 0);
+    here8(x->j, ok);
+}
+
+/* eax holds a C function's status: nonzero ends the run with it. */
+static void status_check(struct x86 *x, uint32_t pc)
+{
+    struct fovm_jit *j = x->j;
+    size_t ok;
+    rr(j, 0, 0x85, RAX, RAX);
+    ok = jcc8(j, CC_E);
+    rr(j, 0, 0x89, RAX, R10);
+    leave(x, 0, pc, j->pre[pc + 1] - j->pre[x->seg]);
+    here8(j, ok);
+}
+
+/* ---- memory ---- */
+
+/* r11 in [base, base + len) with n bytes to spare: jump to ok (patched by the caller). */
+static size_t region(struct fovm_jit *j, int32_t base_f, int32_t len_f, unsigned n)
+{
+    size_t next, ok;
+    rr(j, 1, 0x89, R11, R10);
+    mem(j, 1, 0, 0x2b, R10, R12, base_f, 0); /* sub r10, base */
+    mem(j, 1, 0, 0x3b, R10, R12, len_f, 0);  /* cmp r10, len */
+    next = jcc8(j, CC_AE);
+    if (n > 1) {
+        alu_imm(j, 1, 0, R10, (int32_t)n);
+        mem(j, 1, 0, 0x3b, R10, R12, len_f, 0);
+        ok = jcc32(j, CC_BE);
+    } else {
+        ok = jmp32(j);
+    }
+    here8(j, next);
+    return ok;
+}
+
+/* Checks the n bytes at r11: context, stack frames, the last region (writable for a write),
+ * then fovm_jit_mem, which ends the run on a fault. */
+static void check(struct x86 *x, uint32_t pc, unsigned n, int write)
+{
+    struct fovm_jit *j = x->j;
+    size_t oks[4], s1, s2 = 0, done;
+    int i;
+    oks[0] = region(j, RUNF(ctx), RUNF(ctx_len), n);
+    oks[1] = region(j, RUNF(stack_lo), RUNF(stack_len), n);
+    rr(j, 1, 0x89, R11, R10);
+    mem(j, 1, 0, 0x2b, R10, R12, RUNF(hot_base), 0);
+    mem(j, 1, 0, 0x3b, R10, R12, RUNF(hot_len), 0);
+    s1 = jcc8(j, CC_AE);
+    if (n > 1) {
+        alu_imm(j, 1, 0, R10, (int32_t)n);
+        mem(j, 1, 0, 0x3b, R10, R12, RUNF(hot_len), 0);
+        s2 = jcc8(j, CC_A);
+    }
+    if (write) {
+        mem(j, 0, 0, 0x83, 7, R12, RUNF(hot_writable), 0);
+        b(j, 0);
+        oks[2] = jcc32(j, CC_NE);
+    } else {
+        oks[2] = jmp32(j);
+    }
+    here8(j, s1);
+    if (n > 1)
+        here8(j, s2);
+    mov_imm32(j, R10, pc << 8 | (unsigned)write << 4 | n);
+    call_to(j, x->tramp_mem);
+    rr(j, 0, 0x85, R10, R10);
+    done = jcc8(j, CC_E);
+    leave(x, 0, pc, j->pre[pc + 1] - j->pre[x->seg]);
+    here8(j, done);
+    for (i = 0; i < 3; i++)
+        here32(j, oks[i]);
+}
+
+static unsigned size_of(uint8_t code)
+{
+    static const unsigned sizes[4] = {4, 2, 1, 8};
+    return sizes[(code & EBPF_SIZE_MASK) >> 3];
+}
+
+/* Loads and stores; r10-based ones are in the frame (the verifier checked the offsets). */
+static void access(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
+{
+    struct fovm_jit *j = x->j;
+    unsigned cls = in->code & EBPF_CLS_MASK, n = size_of(in->code);
+    unsigned basereg = cls == EBPF_CLS_LDX ? EBPF_SRC(in) : EBPF_DST(in);
+    int base = RBP;
+    int32_t disp = in->off;
+    if (basereg != 10) {
+        mem(j, 1, 0, 0x8d, R11, REG[basereg], in->off, 0); /* lea r11, [base + off] */
+        check(x, pc, n, cls != EBPF_CLS_LDX);
+        base = R11;
+        disp = 0;
+    }
+    switch (in->code) {
+    case EBPF_OP_LDXB: mem(j, 0, 0, 0x0fb6, D(in), base, disp, 0); break;
+    case EBPF_OP_LDXH: mem(j, 0, 0, 0x0fb7, D(in), base, disp, 0); break;
+    case EBPF_OP_LDXW: mem(j, 0, 0, 0x8b, D(in), base, disp, 0); break;
+    case EBPF_OP_LDXDW: mem(j, 1, 0, 0x8b, D(in), base, disp, 0); break;
+    case EBPF_OP_LDXSB: mem(j, 1, 0, 0x0fbe, D(in), base, disp, 0); break;
+    case EBPF_OP_LDXSH: mem(j, 1, 0, 0x0fbf, D(in), base, disp, 0); break;
+    case EBPF_OP_LDXSW: mem(j, 1, 0, 0x63, D(in), base, disp, 0); break;
+    case EBPF_OP_STXB: mem(j, 0, 0, 0x88, S(in), base, disp, (S(in) & ~3) == 4); break;
+    case EBPF_OP_STXH: mem(j, 0, 1, 0x89, S(in), base, disp, 0); break;
+    case EBPF_OP_STXW: mem(j, 0, 0, 0x89, S(in), base, disp, 0); break;
+    case EBPF_OP_STXDW: mem(j, 1, 0, 0x89, S(in), base, disp, 0); break;
+    case EBPF_OP_STB:
+        mem(j, 0, 0, 0xc6, 0, base, disp, 0);
+        b(j, (unsigned)in->imm & 0xffu);
+        break;
+    case EBPF_OP_STH:
+        mem(j, 0, 1, 0xc7, 0, base, disp, 0);
+        b(j, (unsigned)in->imm & 0xffu);
+        b(j, ((unsigned)in->imm >> 8) & 0xffu);
+        break;
+    case EBPF_OP_STW:
+    case EBPF_OP_STDW:
+        mem(j, in->code == EBPF_OP_STDW, 0, 0xc7, 0, base, disp, 0);
+        d32(j, (uint32_t)in->imm);
+        break;
+    default: j->failed = 1;
+    }
+}
+
+static void spill(struct fovm_jit *j, unsigned from, unsigned to, int load)
+{
+    unsigned i;
+    for (i = from; i <= to; i++)
+        mem(j, 1, 0, load ? 0x8b : 0x89, REG[i], R12, RUNF(jit_regs) + 8 * (int32_t)i, 0);
+}
+
+static void atomic(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
+{
+    struct fovm_jit *j = x->j;
+    mem(j, 1, 0, 0x8d, R11, D(in), in->off, 0);
+    spill(j, 0, 9, 0);
+    rr(j, 1, 0x89, R11, RSI);
+    mov_imm32(j, RDX, pc);
+    rr(j, 1, 0x89, R12, RDI);
+    CALL_C(j, fovm_jit_atomic);
+    status_check(x, pc);
+    spill(j, 0, 9, 1);
+}
+
+static void lddw(struct fovm_jit *j, const struct ebpf_insn *in)
+{
+    uint64_t at;
+    const struct ebpf_insn *p = in;
+    if (EBPF_SRC(in) == EBPF_PSEUDO_IMM64) {
+        mov_imm64(j, D(in), (uint64_t)(uint32_t)in[0].imm | (uint64_t)(uint32_t)in[1].imm << 32);
+        return;
+    }
+    /* a map address: read from the instruction at run time (relinking rewrites it) */
+    fovm_copy(&at, &p, sizeof at);
+    mov_imm64(j, R11, at);
+    mem(j, 0, 0, 0x8b, D(in), R11, 4, 0);
+    mem(j, 0, 0, 0x8b, R11, R11, 12, 0);
+    rex(j, 1, 0, R11, 0);
+    b(j, 0xc1), b(j, 0xe0u | (R11 & 7)), b(j, 32); /* shl r11, 32 */
+    rr(j, 1, 0x09, R11, D(in));
+}
+
+#include "jit_x86_alu.h"
+
+#endif /* FOVM_JIT_X86_OPS_H */
