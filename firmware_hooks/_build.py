@@ -25,7 +25,7 @@ HOOK_LIBRARY = "libfreeoffload_hook.so"
 STORE_LIBRARY = "libfreeoffload_store.so"
 
 _HOOK_SOURCES = ("fohook_api.c", "fohook_elf.c", "fohook_storeio.c", "fohook_ctx.c",
-                 "fohook_runtime.c", "fohook_preload.c")
+                 "fohook_reads.c", "fohook_runtime.c", "fohook_preload.c")
 _STORE_SOURCES = ("fohook_api.c", "fohook_elf.c", "fohook_storeio.c", "fohook_store.c",
                   "fohook_store_maps.c", "fohook_store_ops.c")
 _CFLAGS = ("-std=gnu11", "-D_GNU_SOURCE", "-O2", "-g", "-fPIC", "-shared", "-Wall", "-Wextra",

@@ -1,5 +1,6 @@
 /* bench/hook.py's driver: connect()+close() to a loopback listener in a loop.
- * Usage: connect_loop PORT ITERATIONS [udp] -> prints nanoseconds per connect()+close().
+ * Usage: connect_loop PORT ITERATIONS [udp] -> prints nanoseconds per connect()+close(): wall
+ * clock, then the calling thread's CPU time (user + system; steadier on a shared machine).
  * The listener (a thread of this process) accepts and closes each connection. With "udp",
  * one UDP socket is connect()ed to the port ITERATIONS times instead: a real connect()
  * that costs little in the kernel, so what the hook adds stands out of the noise. */
@@ -31,19 +32,34 @@ static double elapsed_ns(const struct timespec *t0, const struct timespec *t1)
     return (double)(t1->tv_sec - t0->tv_sec) * 1e9 + (double)(t1->tv_nsec - t0->tv_nsec);
 }
 
+static struct timespec wall0, cpu0;
+
+static void start(void)
+{
+    clock_gettime(CLOCK_MONOTONIC, &wall0);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+}
+
+static void report(long n)
+{
+    struct timespec wall1, cpu1;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+    clock_gettime(CLOCK_MONOTONIC, &wall1);
+    printf("%.1f %.1f\n", elapsed_ns(&wall0, &wall1) / (double)n,
+           elapsed_ns(&cpu0, &cpu1) / (double)n);
+}
+
 static int udp_loop(const struct sockaddr_in *sa, long n)
 {
-    struct timespec t0, t1;
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    start();
     for (long i = 0; i < n; i++) {
         if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) != 0) {
             perror("connect");
             return 1;
         }
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("%.1f\n", elapsed_ns(&t0, &t1) / (double)n);
+    report(n);
     return 0;
 }
 
@@ -67,10 +83,9 @@ int main(int argc, char **argv)
     }
     pthread_t t;
     pthread_create(&t, NULL, accept_loop, NULL);
-    struct timespec t0, t1;
     if (argc > 3)
         return udp_loop(&sa, n);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    start();
     for (long i = 0; i < n; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         /* close() resets the connection: no TIME_WAIT pile-up making the kernel's search
@@ -83,7 +98,6 @@ int main(int argc, char **argv)
         }
         close(fd);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    printf("%.1f\n", elapsed_ns(&t0, &t1) / (double)n);
+    report(n);
     return 0;
 }

@@ -71,7 +71,8 @@ int fohook_ctx_build(struct fo_connect_ctx *c, const struct fohook_task *t, uint
     } else {
         return -1;
     }
-    fohook_sock_kind(c, fd);
+    if (fd >= 0)
+        fohook_sock_kind(c, fd);
     c->pid = pid;
     c->task_type = t->type;
     c->task_flags = t->flags;

@@ -14,7 +14,8 @@ struct fohook_task {
 };
 
 FOHOOK_HIDDEN void fohook_task_from_env(struct fohook_task *t);
-/* Fill `c` for a connect() to `addr`; -1 when the address is not IPv4 or IPv6 (no policy). */
+/* Fill `c` for a connect() to `addr`; -1 when the address is not IPv4 or IPv6 (no policy).
+ * fd -1: leave sock_type and protocol 0 (the policy does not read them; no system call). */
 FOHOOK_HIDDEN int fohook_ctx_build(struct fo_connect_ctx *c, const struct fohook_task *t,
                                    uint32_t pid, int fd, const struct sockaddr *addr,
                                    socklen_t len);

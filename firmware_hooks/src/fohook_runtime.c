@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fohook_ctx.h"
+#include "fohook_reads.h"
 #include "fohook_storeio.h"
 
 #define FOHOOK_SLOTS 512
@@ -28,6 +29,7 @@ typedef int (*fohook_connect_fn)(int, const struct sockaddr *, socklen_t);
 
 struct fohook_policy {
     uint64_t gen;
+    int sock_kind; /* the policy reads the socket's type or protocol: ask the kernel */
     struct fohook_loaded l;
     struct fohook_policy *next; /* in the retired list */
 };
@@ -153,6 +155,8 @@ static struct fohook_policy *fohook_load(uint64_t *gen, int *settled)
         int rc = fohook_store_open_gen(fohook_store_dir, *gen, 0, &p->l, &err);
         if (rc == FOHOOK_OK) {
             *settled = 1;
+            p->sock_kind = (fohook_ctx_reads(p->l.elf, p->l.elf_len, p->l.section) &
+                            FOHOOK_CTX_SOCK_BYTES) != 0;
             return p;
         }
         free(p);
@@ -257,7 +261,8 @@ static int fohook_run(struct fohook_policy *p, int fd, const struct sockaddr *ad
     struct fo_connect_ctx ctx;
     uint64_t r0 = 0;
     fovm_error verr;
-    if (fohook_ctx_build(&ctx, &fohook_task, fohook_pid, fd, addr, len) != 0) {
+    if (fohook_ctx_build(&ctx, &fohook_task, fohook_pid, p->sock_kind ? fd : -1, addr,
+                         len) != 0) {
         fohook_debug("connect() with a %u-byte address of family %d: passes unchanged",
                      (unsigned)len, (int)addr->sa_family);
         return 0;

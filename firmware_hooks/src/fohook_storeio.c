@@ -160,6 +160,7 @@ int fohook_store_open_gen(const char *dir, uint64_t gen, int writable, struct fo
         rc = fohook_read_file(path, &l->elf, &l->elf_len, err);
     if (rc != FOHOOK_OK)
         return rc;
+    memcpy(l->section, meta.section, sizeof l->section);
     l->vm = fovm_create(&verr);
     if (l->vm == NULL || fovm_set_budget(l->vm, FOHOOK_BUDGET) != FOVM_OK ||
         fovm_load_elf(l->vm, l->elf, l->elf_len, meta.section[0] ? meta.section : NULL,

@@ -33,6 +33,7 @@ struct fohook_meta {
 /* One generation's policy loaded into a VM, its maps attached to the store's files. */
 struct fohook_loaded {
     fovm_vm *vm;
+    char section[64]; /* the program section ("" for the first) */
     void *elf;
     size_t elf_len;
     size_t nmaps;    /* maps attached to store files */

@@ -23,6 +23,7 @@ def test_bench_smoke(hook_lib: Path) -> None:
     out = done.stdout
     assert "kernel" in out and "no hook (baseline)" in out
     for row in ("hook, no policy", "hook, no matching rule",
+                "hook, policy reading the socket type",
                 "hook, selection over 16 candidates", "hook (LD_PRELOAD), no policy",
                 "empty LD_AUDIT module"):
         assert row in out
