@@ -5,7 +5,10 @@ example policies and a real client under strace check what the hook does with it
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,7 @@ from hooktools import (
     BannerServer,
     build_client,
     compile_policy,
+    fo_addr,
     hook_lib,
     servers,
     store,
@@ -65,6 +69,63 @@ def test_example_policies(ctx_reads: Path, tmp_path: Path, source: Path,
     mask = int(subprocess.run([str(ctx_reads), str(obj)], capture_output=True, text=True,
                               check=True).stdout, 16)
     assert bool(mask & SOCK_BYTES) == reads_sock, hex(mask)
+
+
+def _select_rows() -> list[tuple[bytes, bytes]]:
+    from freeoffload.topology.candidates import Candidate, candidate_items
+
+    rng = random.Random(5)
+    return candidate_items([
+        Candidate(name=f"n{i}", flags=rng.choice([0x3, 0x7, 0xB, 0x7]), family=2,
+                  ip=socket.inet_aton(f"127.0.0.{1 + i % 3}"), port=7000 + i % 4,
+                  role=1 + (i % 5 == 0), level=i % 3, latency_us=rng.randrange(1000),
+                  headroom_milli=rng.randrange(1000), capable=rng.randrange(8),
+                  free_cpu_milli=rng.randrange(3000), free_memory_mib=rng.randrange(512),
+                  free_storage_mib=rng.randrange(512), latency_rank=i, headroom_rank=15 - i,
+                  name_rank=i) for i in range(16)])
+
+
+def _random_ctx(rng: random.Random) -> bytearray:
+    ctx = bytearray(rng.randbytes(64))
+    struct.pack_into("=III", ctx, 0, rng.choice([2, 2, 2, 10]), rng.choice([1, 2]),
+                     rng.choice([0, 6, 17]))  # family, type, protocol
+    struct.pack_into("=4s", ctx, 16, socket.inet_aton(f"127.0.0.{rng.randrange(1, 4)}"))
+    struct.pack_into("=I", ctx, 20, rng.choice([80, 1883, 5683, 554, *range(7000, 7004)] * 2))
+    struct.pack_into("=IIIIII", ctx, 40, rng.randrange(2), rng.randrange(4), rng.randrange(4),
+                     rng.randrange(2000), rng.randrange(300), rng.randrange(300))
+    return ctx
+
+
+@pytest.mark.parametrize("name", ["select_target", "redirect", "http", "mqtt", "coap"])
+def test_bytes_outside_the_mask_never_change_a_decision(
+        ctx_reads: Path, tmp_path: Path, name: str) -> None:
+    # Two VMs run the same sequence of contexts, one with every byte outside the mask
+    # scrambled: return codes and every byte a policy wrote must agree.
+    from freeoffload.offload_vm import VM
+
+    obj = tmp_path / "policy.o"
+    elf = compile_policy(POLICIES / f"{name}.c", obj)
+    mask = int(subprocess.run([str(ctx_reads), str(obj)], capture_output=True, text=True,
+                              check=True).stdout, 16)
+    rows = {"select_target": ("candidates", _select_rows()),
+            "redirect": ("redirects", [(fo_addr("127.0.0.1", 7000), fo_addr("127.0.0.2", 9))]),
+            "http": ("target", [(bytes(4), fo_addr("127.0.0.3", 8080))])}.get(name)
+    vms = []
+    for _ in range(2):
+        vm = VM()
+        vm.load_elf(elf)
+        for key, value in rows[1] if rows else ():
+            vm.maps[rows[0]].update(key, value)
+        vms.append(vm)
+    rng = random.Random(name)
+    for _ in range(1000):
+        a = _random_ctx(rng)
+        b = bytearray(x if mask >> i & 1 else rng.randrange(256) for i, x in enumerate(a))
+        a_in, b_in = bytes(a), bytes(b)
+        assert vms[0].run(a) == vms[1].run(b)
+        for i in range(64):
+            if mask >> i & 1 or a[i] != a_in[i] or b[i] != b_in[i]:
+                assert a[i] == b[i], (i, a_in.hex(), b_in.hex())
 
 
 def _getsockopt_calls(client: Path, store: PolicyStore, hook: Path, port: int) -> int:
