@@ -32,7 +32,7 @@ def test_the_c_loader_is_built() -> None:
     need(yamlfile._yamlfast is not None, "freeoffload._yamlfast built (needs libyaml-dev)")
 
 
-def _fast(text: str) -> Any:
+def _fast(text: str | bytes) -> Any:
     assert yamlfile._yamlfast is not None
     return yamlfile._yamlfast.load(text, "doc.yaml", yamlfile._Builder("doc.yaml", []).
                                    resolve_plain)
@@ -274,3 +274,35 @@ def test_locations_follow_the_keys_when_a_mapping_changes() -> None:
     data["c"].append("w")
     assert data["c"].item_loc(2) == data["c"].loc
     assert data["c"].item_loc(1).col == 8
+
+
+SAMPLE = ("nodes:\n- Name: e1\n  Role: edge\n  CPU: {cores: 4, MHz: 2.0e+3}\n"
+          "  Tags: [a, 'b', \"c\"]\n  When: 2024-01-02\n  Hex: 0x1F\n  Text: |\n    two\n"
+          "    lines\n- {k: ~}\n- [.5, -1_0, 1:30]\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_damaged_text_ends_in_a_value_or_a_located_error(data: st.DataObject) -> None:
+    """Whatever the bytes, the C module returns a value or steps aside; it never crashes."""
+    need(yamlfile._yamlfast is not None, "freeoffload._yamlfast built")
+    text = SAMPLE.encode()
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(text)))
+        cut = data.draw(st.integers(0, 6))
+        junk = data.draw(st.binary(max_size=4) | st.sampled_from(
+            [b":", b"- ", b"[", b"]", b"{", b"}", b"'", b'"', b"&a ", b"*a", b"!!int ", b"\t",
+             b"\n  ", b"#", b"<<: ", b"---\n", b"\xff", b"\xc3", b"? "]))
+        text = text[:at] + junk + text[at + cut:]
+    fast = _fast(text)
+    try:
+        before: Any = _python(text)
+    except ConfigError as err:
+        assert fast is NotImplemented
+        with pytest.raises(ConfigError) as now:
+            load_yaml_text(text, "doc.yaml")
+        assert str(now.value) == str(err)
+        return
+    if fast is not NotImplemented:
+        assert _same(fast, before)
+        assert dict(_locations(fast)) == dict(_locations(before))
