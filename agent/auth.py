@@ -4,6 +4,12 @@ Every request under ``/v1/`` carries ``Authorization: Bearer TOKEN`` and ``X-Fre
 GROUP``. An agent accepts its own group's token and, on centers and the cloud, the tokens listed
 under ``tokens`` for other groups. A request without them, or whose token does not belong to the
 group it names, is refused with 401 and logged. ``/healthz`` and ``/metrics`` are open.
+
+With mTLS the peer's certificate (signed by ``tls.ca``) also names who the peer is: its subject's
+common name and its DNS subject alternative names (:func:`certificate_names`, kept on the request
+as ``PEER_NAMES_KEY``). A report is accepted only for a node the certificate names, a group
+summary only from the center it names (see ``Store.apply_report``), so a member holding a valid
+certificate cannot speak for another node.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import hmac
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -19,11 +26,12 @@ from aiohttp.typedefs import Middleware
 from .config import AgentConfig
 from .log import event
 
-__all__ = ["GROUP_HEADER", "GROUP_KEY", "auth_headers", "auth_middleware", "client_ssl",
-           "server_ssl"]
+__all__ = ["GROUP_HEADER", "GROUP_KEY", "PEER_NAMES_KEY", "auth_headers", "auth_middleware",
+           "certificate_names", "client_ssl", "server_ssl"]
 
 GROUP_HEADER = "X-FreeOffload-Group"
 GROUP_KEY = web.RequestKey("peer_group", str)
+PEER_NAMES_KEY = web.RequestKey("peer_names", frozenset)
 OPEN_PATHS = ("/healthz", "/metrics")
 log = logging.getLogger("freeoffload.agent.auth")
 
@@ -64,6 +72,17 @@ def _check(request: web.Request, tokens: dict[str, str]) -> tuple[str, str]:
     return group, ""
 
 
+def certificate_names(cert: Any) -> frozenset[str]:
+    """The names a verified peer certificate (``SSLObject.getpeercert()``) gives its holder:
+    the subject's common names and the DNS subject alternative names."""
+    if not isinstance(cert, dict):
+        return frozenset()
+    names = {str(value) for rdn in cert.get("subject", ()) for key, value in rdn
+             if key == "commonName"}
+    names.update(str(value) for kind, value in cert.get("subjectAltName", ()) if kind == "DNS")
+    return frozenset(names)
+
+
 def auth_middleware(cfg: AgentConfig,
                     on_refused: Callable[[str], None] | None = None) -> Middleware:
     """Refuse unauthenticated requests under /v1/ (401, logged; ``on_refused(path)``)."""
@@ -73,6 +92,9 @@ def auth_middleware(cfg: AgentConfig,
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS or not request.path.startswith("/v1/"):
             return await handler(request)
+        if cfg.tls is not None and request.transport is not None:
+            request[PEER_NAMES_KEY] = certificate_names(
+                request.transport.get_extra_info("peercert"))
         if not tokens:  # an unauthenticated agent (the embedded default): every peer is ours
             request[GROUP_KEY] = request.headers.get(GROUP_HEADER, cfg.group)
             return await handler(request)

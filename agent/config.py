@@ -16,6 +16,7 @@ Example::
     peers: [10.0.1.2:7070]  # centers of other groups (also found with zeroconf)
     token: s3cret           # or token_file: /etc/freeoffload/g1.token
     tokens: {g2: other}     # other groups' tokens accepted here (centers, cloud)
+    tls: {cert: edge1.crt, key: edge1.key, ca: ca.crt}  # mTLS; CN or a DNS SAN names the node
     report_interval: 2
     offline_after: 3
     record: {Role: edge, Security: true, Address: 10.0.0.1:8080}

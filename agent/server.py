@@ -31,7 +31,7 @@ from freeoffload import __version__
 from freeoffload.errors import FreeOffloadError
 
 from ._wire import ReportError, map_document
-from .auth import GROUP_KEY, auth_middleware
+from .auth import GROUP_KEY, PEER_NAMES_KEY, auth_middleware
 from .log import event
 from .service import Agent, parse_select
 from .tasks import TASK_TYPES, run_task
@@ -122,7 +122,8 @@ async def report(request: web.Request) -> web.Response:
     if agent.cfg.role == "member":
         raise ReportError(409, f"{agent.cfg.node} is a member; report to its center "
                                f"{agent.center or '(not found yet)'}")
-    answer = agent.ingest_report(await _body(request), request.get(GROUP_KEY), request.remote)
+    answer = agent.ingest_report(await _body(request), request.get(GROUP_KEY), request.remote,
+                                 request.get(PEER_NAMES_KEY))
     return _json(answer)
 
 
@@ -131,7 +132,8 @@ async def summary(request: web.Request) -> web.Response:
     if agent.cfg.role != "cloud":
         raise ReportError(409, f"{agent.cfg.node} is a {agent.cfg.role}; group summaries go "
                                "to the cloud")
-    answer = agent.ingest_summary(await _body(request), request.get(GROUP_KEY), request.remote)
+    answer = agent.ingest_summary(await _body(request), request.get(GROUP_KEY), request.remote,
+                                  request.get(PEER_NAMES_KEY))
     return web.json_response(answer)
 
 

@@ -251,9 +251,12 @@ class Agent:
                       got.get("latency_ms"), str(got.get("answered_by", address)))
 
     # -- ingest -----------------------------------------------------------------------------
-    def ingest_report(self, body: bytes, group: str | None, peer: str | None) -> dict[str, Any]:
+    def ingest_report(self, body: bytes, group: str | None, peer: str | None,
+                      names: frozenset[str] | None = None) -> dict[str, Any]:
+        """Merge a member's report; ``group`` is the sender's authenticated group, ``names``
+        what its TLS certificate names (None without mTLS). Refusals are counted and logged."""
         try:
-            node, newer = self.store.apply_report(body, "POST /v1/report", group)
+            node, newer = self.store.apply_report(body, "POST /v1/report", group, names=names)
         except ReportError as err:
             self.metrics.reports.labels("report", "refused").inc()
             event(log, "report.refused", logging.WARNING, peer=peer, status=err.status,
@@ -266,9 +269,10 @@ class Agent:
         return {"accepted": True, "node": node.name, "newer": newer,
                 "center": self.cfg.node, "interval": self.cfg.report_interval}
 
-    def ingest_summary(self, body: bytes, group: str | None, peer: str | None) -> dict[str, Any]:
+    def ingest_summary(self, body: bytes, group: str | None, peer: str | None,
+                       names: frozenset[str] | None = None) -> dict[str, Any]:
         try:
-            changed = self.store.apply_summary(body, "POST /v1/summary", group)
+            changed = self.store.apply_summary(body, "POST /v1/summary", group, names)
         except ReportError as err:
             self.metrics.reports.labels("summary", "refused").inc()
             event(log, "summary.refused", logging.WARNING, peer=peer, status=err.status,

@@ -30,6 +30,12 @@ __all__ = ["LINK_SLACK", "ReportError", "Store", "Sweep"]
 LINK_SLACK = (0.10, 0.1)  # relative, absolute (ms): smaller latency changes are not applied
 
 
+def _impostor(what: str, name: str, names: frozenset[str]) -> ReportError:
+    held = ", ".join(repr(n) for n in sorted(names)) or "no name"
+    return ReportError(403, f"{what} {name!r} sent with a certificate for {held}; a peer "
+                            "speaks only for the node its certificate names (CN or DNS SAN)")
+
+
 def _moved(old: Edge | None, new: Edge) -> bool:
     if old is None:
         return True
@@ -72,11 +78,13 @@ class Store:
 
     # -- ingest -----------------------------------------------------------------------------
     def apply_report(self, body: bytes, source: str, group: str | None,
-                     via: str = "report") -> tuple[Node, bool]:
+                     via: str = "report", names: frozenset[str] | None = None
+                     ) -> tuple[Node, bool]:
         """Merge one node report; (the node, whether it was newer than what we had).
 
         ``group`` is the authenticated sender's group: a report for a node of another group is
-        refused. Raises ReportError (nothing changed) for anything invalid.
+        refused; ``names`` (with mTLS) what the sender's certificate names: a report for any
+        other node is refused. Raises ReportError (nothing changed) for anything invalid.
         """
         fast = self.delta.parse(body)
         if fast is not None:
@@ -87,17 +95,23 @@ class Store:
         if group is not None and node.group and node.group != group:
             raise ReportError(403, f"report for node {node.name!r} of group {node.group!r} "
                                    f"sent with the token of group {group!r}")
+        if names is not None and node.name not in names:
+            raise _impostor("report for node", node.name, names)
         return node, self._merge(node, links, via)
 
-    def apply_summary(self, body: bytes, source: str, group: str | None) -> int:
-        """Merge a group summary (a center's map); returns how many nodes were newer."""
+    def apply_summary(self, body: bytes, source: str, group: str | None,
+                      names: frozenset[str] | None = None) -> int:
+        """Merge a group summary (a center's map); returns how many nodes were newer.
+        ``group``/``names``: the sender's, as for :meth:`apply_report` (names the center)."""
         summary_group, center, nodes, links = parse_summary(body, source)
-        agent = json.loads(body).get("Agent", "") if body.lstrip().startswith(b"{") else ""
-        if agent:
-            self.agents[center] = str(agent)
+        if names is not None and center not in names:
+            raise _impostor("summary from center", center, names)
         if group is not None and summary_group != group:
             raise ReportError(403, f"summary of group {summary_group!r} sent with the token "
                                    f"of group {group!r}")
+        agent = json.loads(body).get("Agent", "") if body.lstrip().startswith(b"{") else ""
+        if agent:
+            self.agents[center] = str(agent)
         self.centers[summary_group] = center
         changed = 0
         for node in nodes:
