@@ -73,3 +73,14 @@ def test_unknown_alias_and_second_document_are_problems() -> None:
         load_yaml_text("a: 1\nb: *nope\n", "alias.yaml")
     assert str(info.value) == (
         "alias.yaml:2:4: *nope: unknown alias; define the anchor (&name) before use")
+
+
+def test_a_text_that_looks_like_a_value_but_is_none_is_a_located_problem() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_yaml_text("a: 1\nwhen: 2024-13-45\nf: !!float x\n", "v.yaml")
+    assert str(info.value).splitlines() == [
+        "v.yaml:2:7: 2024-13-45: cannot read as timestamp: month must be in 1..12; "
+        "quote it to make it a string",
+        "v.yaml:3:4: x: cannot read as tag:yaml.org,2002:float: could not convert string to "
+        "float: 'x'",
+    ]
