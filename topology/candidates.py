@@ -6,12 +6,19 @@ rows, :func:`pack_candidates` into the exact bytes of the map's values (row i is
 carry what :func:`freeoffload.topology.select_target` compares, as integers: free resources
 rounded so that an integer Demand compares exactly as the float one does, and dense ranks of
 path latency, headroom, power per Type and name, so the policy breaks ties as Python does.
+
+Each computation of rows gets a fresh ``stamp`` (every row carries it): the selection policy
+counts the demand it has itself placed on each candidate since that row was computed
+(process-local state, ``struct fo_placed``) and starts counting afresh when the stamp changes.
+:func:`overflow_target` is the policy's answer where :func:`freeoffload.topology.select_target`
+has none (no node has the free capacity): the capable node least over-committed for its size.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
+import secrets
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +27,7 @@ from typing import Final
 from freeoffload.errors import Location, Problem, TopologyError
 
 from .graph import distances_from
-from .model import CRMap, Node
+from .model import CRMap, Node, Task
 
 __all__ = [
     "CANDIDATE_SIZE",
@@ -29,12 +36,14 @@ __all__ = [
     "Candidate",
     "candidate_items",
     "candidate_rows",
+    "fresh_stamp",
+    "overflow_target",
     "pack_candidate",
     "pack_candidates",
 ]
 
 MAX_CANDIDATES: Final = 64  # FO_MAX_CANDIDATES
-CANDIDATE_SIZE: Final = 112  # sizeof(struct fo_candidate)
+CANDIDATE_SIZE: Final = 128  # sizeof(struct fo_candidate)
 TASK_TYPE_IDS: Final = {"cpu": 1, "io": 2}  # FO_TASK_CPU, FO_TASK_IO
 TYPE_SLOTS: Final = 4  # FO_TASK_TYPES
 FLAG_VALID, FLAG_ONLINE, FLAG_SECURE, FLAG_FULL = 0x1, 0x2, 0x4, 0x8
@@ -42,7 +51,7 @@ AF_INET, AF_INET6 = 2, 10
 ROLE_IDS: Final = {"edge": 1, "cloud": 2}
 LEVEL_GROUP, LEVEL_OTHER, LEVEL_CLOUD = 0, 1, 2
 _U32: Final = 0xFFFFFFFF
-_LAYOUT = struct.Struct("<II4sI16s8I4I2I4I2I")
+_LAYOUT = struct.Struct("<II4sI16s8I4I2I4I6I")
 
 
 @dataclass(frozen=True)
@@ -62,11 +71,13 @@ class Candidate:
     free_cpu_milli: int
     free_memory_mib: int
     free_storage_mib: int
-    power_us: tuple[int, ...] = field(default=(0,) * TYPE_SLOTS)
+    capability_us: tuple[int, ...] = field(default=(0,) * TYPE_SLOTS)
     latency_rank: int = 0
     headroom_rank: int = 0
     power_rank: tuple[int, ...] = field(default=(0,) * TYPE_SLOTS)
     name_rank: int = 0
+    cpu_milli: int = 0
+    stamp: int = 0
 
     @property
     def address(self) -> str:
@@ -88,6 +99,12 @@ def _free_milli(free: float) -> int:
     while m > 0 and free < m / 1000:
         m -= 1
     return m
+
+
+def fresh_stamp() -> int:
+    """A new nonzero 32-bit stamp for rows computed now (random: stamps from different
+    centers and processes must not collide; the policy only compares them for equality)."""
+    return secrets.randbits(32) or 1
 
 
 def _dense_rank(names: Sequence[str], key: Callable[[str], float | str]) -> dict[str, int]:
@@ -122,28 +139,32 @@ def _power(node: Node, task_type: str) -> float:
     return math.inf if found is None else found
 
 
-def _row(node: Node, requester: Node, dist: float, family: int, ip: bytes, port: int) -> Candidate:
+def _row(node: Node, requester: Node, dist: float, stamp: int, family: int, ip: bytes,
+         port: int) -> Candidate:
     full = node.free_memory_mib < 0 or node.free_storage_mib < 0 or node.free_cpu_cores < 0
     flags = (FLAG_VALID | (FLAG_ONLINE if node.online else 0)
              | (FLAG_SECURE if node.security else 0) | (FLAG_FULL if full else 0))
-    power = [0] * TYPE_SLOTS
+    measured = [0] * TYPE_SLOTS
     capable = 0
     for name, tid in TASK_TYPE_IDS.items():
-        ms = node.effective_ms(name)
+        ms = node.capability.get(name)
         if ms is not None:
             capable |= 1 << tid
-            power[tid] = _u32(round(ms * 1000))
+            measured[tid] = _u32(round(ms * 1000))
     return Candidate(node.name, flags, family, ip, port, ROLE_IDS[node.role],
                      _level(node, requester), _u32(round(dist * 1000)),
                      _u32(round(node.headroom * 1000)), capable,
                      _free_milli(node.free_cpu_cores), _u32(math.floor(node.free_memory_mib)),
-                     _u32(math.floor(node.free_storage_mib)), tuple(power))
+                     _u32(math.floor(node.free_storage_mib)), tuple(measured),
+                     cpu_milli=_u32(round(node.computing_power.cpu.cores * 1000)),
+                     stamp=stamp & _U32 or 1)
 
 
-def candidate_rows(crmap: CRMap, from_node: str) -> list[Candidate]:
+def candidate_rows(crmap: CRMap, from_node: str, stamp: int | None = None) -> list[Candidate]:
     """The rows for a device or node ``from_node``: every edge and cloud node it reaches,
-    sorted by name. Raises TopologyError for an unknown node, an address without an IP, or
-    more than :data:`MAX_CANDIDATES` candidates."""
+    sorted by name, each with ``stamp`` (default: :func:`fresh_stamp`). Raises TopologyError
+    for an unknown node, an address without an IP, or more than :data:`MAX_CANDIDATES`
+    candidates."""
     dist = distances_from(crmap, from_node)
     requester = crmap.nodes[from_node]
     nodes = [crmap.nodes[n] for n in sorted(crmap.nodes)
@@ -153,7 +174,8 @@ def candidate_rows(crmap: CRMap, from_node: str) -> list[Candidate]:
                                      f"{len(nodes)} edge and cloud nodes reach {from_node}; "
                                      f"the candidates map holds {MAX_CANDIDATES}",
                                      "send the requester's group and the cloud only")])
-    rows = [_row(n, requester, dist[n.name], *_address(crmap, n)) for n in nodes]
+    stamp = fresh_stamp() if stamp is None else stamp
+    rows = [_row(n, requester, dist[n.name], stamp, *_address(crmap, n)) for n in nodes]
     return _ranked(rows, {n.name: n for n in nodes}, dist)
 
 
@@ -176,19 +198,20 @@ def _ranked(rows: list[Candidate], nodes: dict[str, Node],
     return out
 
 
-def pack_candidate(row: Candidate) -> bytes:
-    """The 112 bytes of one ``struct fo_candidate``."""
+def pack_candidate(row: Candidate, key: int = 0) -> bytes:
+    """The 128 bytes of one ``struct fo_candidate``, for the map's row ``key``."""
     ip4 = row.ip if row.family == AF_INET else bytes(4)
     ip6 = row.ip if row.family == AF_INET6 else bytes(16)
     return _LAYOUT.pack(row.flags, row.family, ip4, row.port, ip6, row.role, row.level,
                         row.latency_us, row.headroom_milli, row.capable, row.free_cpu_milli,
-                        row.free_memory_mib, row.free_storage_mib, *row.power_us,
-                        row.latency_rank, row.headroom_rank, *row.power_rank, row.name_rank, 0)
+                        row.free_memory_mib, row.free_storage_mib, *row.capability_us,
+                        row.latency_rank, row.headroom_rank, *row.power_rank, row.name_rank,
+                        row.cpu_milli, row.stamp, key, 0, 0)
 
 
 def pack_candidates(rows: Sequence[Candidate]) -> bytes:
     """The values of the candidates map, row i at key i, concatenated."""
-    return b"".join(pack_candidate(r) for r in rows)
+    return b"".join(pack_candidate(r, i) for i, r in enumerate(rows))
 
 
 def candidate_items(rows: Sequence[Candidate]) -> list[tuple[bytes, bytes]]:
@@ -196,6 +219,47 @@ def candidate_items(rows: Sequence[Candidate]) -> list[tuple[bytes, bytes]]:
     writing them all replaces whatever the map held."""
     if len(rows) > MAX_CANDIDATES:
         raise ValueError(f"{len(rows)} rows; the candidates map holds {MAX_CANDIDATES}")
-    values = [pack_candidate(r) for r in rows]
+    values = [pack_candidate(r, i) for i, r in enumerate(rows)]
     values += [bytes(CANDIDATE_SIZE)] * (MAX_CANDIDATES - len(values))
     return [(struct.pack("<I", i), v) for i, v in enumerate(values)]
+
+
+def overflow_target(crmap: CRMap, task: Task, from_node: str) -> str | None:
+    """The selection policy's answer where :func:`~freeoffload.topology.select_target` has
+    none because no node has the free capacity (the policy, like Python, keeps the
+    algorithm's choice whenever there is one).
+
+    Among the nodes that pass every test of the algorithm except free CPU (online, reached,
+    a Capability for the Type, Security for a Sensitive task, the cloud for a Sensitive task
+    that is not Urgent, free Memory and Storage covering Demand), the one whose CPU is least
+    committed relative to its size once the task is there: ``cpu_percent / 100 + Demand CPU /
+    cores`` (``cpu_percent`` counts a node over-committed past 100 in full); ties in the
+    rule's order (level, then as ``select_target``). CPU is time-shared, so committing more
+    of it than a node has only slows the node's tasks down, in proportion to its size;
+    memory and storage are not shared that way. None when no node passes.
+    """
+    from .select import rule_for
+
+    dist = distances_from(crmap, from_node)
+    requester = crmap.nodes[from_node]
+    rule = rule_for(task)
+    demand = task.demand
+    best: tuple[float, int, tuple[float | str, ...]] | None = None
+    chosen = None
+    for node in crmap.nodes.values():
+        power = node.effective_ms(task.type)
+        cores = node.computing_power.cpu.cores
+        if (node.role not in ROLE_IDS or not node.online or node.name not in dist
+                or power is None or (task.sensitive and not node.security)
+                or (rule == "sensitive" and node.role != "cloud")
+                or _u32(round(cores * 1000)) == 0 or node.free_memory_mib < demand.memory_mib
+                or node.free_storage_mib < demand.storage_mib):
+            continue
+        level = _level(node, requester)
+        order: tuple[float | str, ...] = (dist[node.name], power, node.name)
+        if rule == "neither" and level != LEVEL_CLOUD:
+            order = (-node.headroom, power, dist[node.name], node.name)
+        key = (node.resource.cpu_percent / 100 + demand.cpu_cores / cores, level, order)
+        if best is None or key < best:
+            best, chosen = key, node.name
+    return chosen

@@ -147,7 +147,7 @@ def prog_load(prog_type: int, insns: bytes, expected_attach: int, name: str) -> 
     try:
         return _bpf(_PROG_LOAD, attr)
     except BPFSyscallError as err:
-        if err.errno not in (errno.EACCES, errno.EINVAL):
+        if err.errno not in (errno.EACCES, errno.EINVAL, errno.E2BIG):
             raise
     # Load again with the log on, to say why (a first try without it is the fast path).
     attr = _attr("=IIQQIIQII16sII", prog_type, len(insns) // 8, _addr(ibuf), _addr(lic),

@@ -40,7 +40,9 @@ def test_paper_rows_from_dev1() -> None:
     assert edge1.headroom_milli == 80  # 92% busy
     assert edge1.free_cpu_milli == 319  # 4 cores x 0.08 = 0.32 (0.31999...), rounded down
     assert edge1.capable == (1 << 1) | (1 << 2)
-    assert edge1.power_us[1] == 156250  # 12.5 ms / 0.08
+    assert edge1.capability_us[1] == 12500  # 12.5 ms, unscaled: the policy scales it
+    assert edge1.cpu_milli == 4000 and cloud.cpu_milli == 32000
+    assert edge1.stamp != 0 and {r.stamp for r in rows.values()} == {edge1.stamp}
     assert edge1.latency_rank == 0 and edge1.headroom_rank == 4 and cloud.name_rank == 0
 
 
@@ -90,6 +92,15 @@ def test_ipv6_and_mapped_addresses() -> None:
     assert packed[8:12] == bytes(4) and packed[16:32] == rows["edge3"].ip
 
 
+def test_every_computation_gets_a_new_stamp_unless_given() -> None:
+    crmap = load_topology(PAPER)
+    first, second = candidate_rows(crmap, "dev1"), candidate_rows(crmap, "dev1")
+    assert first[0].stamp != second[0].stamp and 0 not in (first[0].stamp, second[0].stamp)
+    assert {r.stamp for r in candidate_rows(crmap, "dev1", stamp=77)} == {77}
+    assert pack_candidate(candidate_rows(crmap, "dev1", stamp=77)[0])[112:116] == (77).to_bytes(
+        4, "little")
+
+
 def test_items_fill_every_slot() -> None:
     rows = candidate_rows(load_topology(PAPER), "dev1")
     items = candidate_items(rows)
@@ -117,8 +128,10 @@ int main(void) {
     c.flags = 7; c.family = 10; c.port = 8080; memcpy(c.ip6, ip6, 16);
     c.role = 1; c.level = 2; c.latency_us = 3; c.headroom_milli = 4; c.capable = 6;
     c.free_cpu_milli = 7; c.free_memory_mib = 8; c.free_storage_mib = 9;
-    for (int i = 0; i < FO_TASK_TYPES; i++) { c.power_us[i] = 20 + i; c.power_rank[i] = 30 + i; }
-    c.latency_rank = 11; c.headroom_rank = 12; c.name_rank = 13;
+    for (int i = 0; i < FO_TASK_TYPES; i++) {
+        c.capability_us[i] = 20 + i; c.power_rank[i] = 30 + i;
+    }
+    c.latency_rank = 11; c.headroom_rank = 12; c.name_rank = 13; c.cpu_milli = 14; c.stamp = 15;
     fwrite(&c, sizeof c, 1, stdout);
     return 0;
 }
@@ -133,6 +146,6 @@ def test_python_layout_is_the_headers(tmp_path: Path) -> None:
                    cwd=tmp_path, check=True)
     from_c = subprocess.run([tmp_path / "layout"], capture_output=True, check=True).stdout
     row = Candidate("x", 7, 10, bytes(range(0xa0, 0xb0)), 8080, 1, 2, 3, 4, 6, 7, 8, 9,
-                    (20, 21, 22, 23), 11, 12, (30, 31, 32, 33), 13)
+                    (20, 21, 22, 23), 11, 12, (30, 31, 32, 33), 13, 14, 15)
     assert len(from_c) == CANDIDATE_SIZE
     assert pack_candidate(row) == from_c

@@ -92,10 +92,13 @@ struct fo_connect_ctx {
 #define FO_LEVEL_OTHER 1 /* the node is an edge of another group */
 #define FO_LEVEL_CLOUD 2 /* the node is a cloud node */
 
-/* One candidate node. 112 bytes, every field fo_u32 or bytes, so the layout has no padding.
+/* One candidate node. 128 bytes, every field fo_u32 or bytes, so the layout has no padding.
  * Addresses are in network byte order, everything else in host byte order. The *_rank fields
  * are dense ranks over the rows of one map (0 = best; equal values share a rank), so that a
- * policy compares exactly what the CR-map side compared, without floating point. */
+ * policy compares exactly what the CR-map side compared, without floating point, as long as
+ * the map is all it knows. `stamp` names the computation the row came from: a policy that
+ * keeps real-time state of its own per row (e.g. the demand it has placed there since, see
+ * struct fo_placed) starts that state afresh when the row's stamp changes. */
 struct fo_candidate {
     fo_u32 flags;            /* FO_CAND_VALID | FO_CAND_ONLINE | FO_CAND_SECURE | FO_CAND_FULL */
     fo_u32 family;           /* FO_AF_INET or FO_AF_INET6: the family of the address below */
@@ -110,12 +113,27 @@ struct fo_candidate {
     fo_u32 free_cpu_milli;   /* free CPU in thousandths of a core (rounded down) */
     fo_u32 free_memory_mib;  /* free memory in MiB (rounded down) */
     fo_u32 free_storage_mib; /* free storage in MiB (rounded down) */
-    fo_u32 power_us[FO_TASK_TYPES];   /* per type: atomic task time scaled by headroom, us */
+    fo_u32 capability_us[FO_TASK_TYPES]; /* per type: the measured atomic task time, us
+                                            (unscaled: power = capability / headroom) */
     fo_u32 latency_rank;              /* rank of the path latency (0 = lowest) */
     fo_u32 headroom_rank;             /* rank of the headroom (0 = most headroom) */
     fo_u32 power_rank[FO_TASK_TYPES]; /* per type: rank of the power (0 = strongest) */
     fo_u32 name_rank;                 /* rank of the node's Name: the last tie-break */
-    fo_u32 reserved;                  /* zero */
+    fo_u32 cpu_milli;                 /* the node's whole CPU (cores), thousandths */
+    fo_u32 stamp;                     /* nonzero; new whenever the rows are computed anew */
+    fo_u32 key;                       /* this row's own key in the map (row i: i) */
+    fo_u32 reserved[2];               /* zero */
+};
+
+/* What one process has placed on a candidate since the candidate's row was computed: the
+ * value of the selection policy's process-local map (FO_PLACED_MAP), key = the row's key.
+ * Valid only while `stamp` equals the row's stamp; a row with a new stamp (fresh data from
+ * the center) starts from nothing placed. 16 bytes. */
+struct fo_placed {
+    fo_u32 stamp;       /* the candidate row's stamp these counts belong to */
+    fo_u32 cpu_milli;   /* the Demand placed there: CPU, thousandths of a core */
+    fo_u32 memory_mib;  /* Memory, MiB */
+    fo_u32 storage_mib; /* Storage, MiB */
 };
 
 /* ---- Addresses ------------------------------------------------------------------------------
@@ -191,6 +209,19 @@ fo_ctx_set_addr(struct fo_connect_ctx *ctx, const struct fo_addr *a)
         __type(value, struct fo_candidate);                \
     } candidates SEC(".maps")
 
+/* The demand this process has placed on each candidate, process-local (a map named local_*:
+ * never in the store, zeroed in each process for each policy generation, see the hook's
+ * README):
+ *     FO_PLACED_MAP;
+ * at file scope declares `local_placed`, one struct fo_placed per candidates key. */
+#define FO_PLACED_MAP                                      \
+    struct {                                               \
+        __uint(type, BPF_MAP_TYPE_ARRAY);                  \
+        __uint(max_entries, FO_MAX_CANDIDATES);            \
+        __type(key, fo_u32);                               \
+        __type(value, struct fo_placed);                   \
+    } local_placed SEC(".maps")
+
 /* A policy's entry point: FO_CONNECT_POLICY(name) { ... } with `ctx` in scope. */
 #define FO_CONNECT_POLICY(fn) SEC("connect") int fn(struct fo_connect_ctx *ctx)
 
@@ -232,16 +263,19 @@ fo_set_destination(struct fo_connect_ctx *ctx, const struct fo_candidate *c)
 
 #ifdef __cplusplus
 static_assert(sizeof(struct fo_connect_ctx) == 64, "fo_connect_ctx is 64 bytes");
-static_assert(sizeof(struct fo_candidate) == 112, "fo_candidate is 112 bytes");
+static_assert(sizeof(struct fo_candidate) == 128, "fo_candidate is 128 bytes");
 static_assert(sizeof(struct fo_addr) == 24, "fo_addr is 24 bytes");
+static_assert(sizeof(struct fo_placed) == 16, "fo_placed is 16 bytes");
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
 _Static_assert(sizeof(struct fo_connect_ctx) == 64, "fo_connect_ctx is 64 bytes");
-_Static_assert(sizeof(struct fo_candidate) == 112, "fo_candidate is 112 bytes");
+_Static_assert(sizeof(struct fo_candidate) == 128, "fo_candidate is 128 bytes");
 _Static_assert(sizeof(struct fo_addr) == 24, "fo_addr is 24 bytes");
+_Static_assert(sizeof(struct fo_placed) == 16, "fo_placed is 16 bytes");
 #else /* C99: a negative array size stops the build when a layout is wrong */
 typedef char fo_check_ctx_size[sizeof(struct fo_connect_ctx) == 64 ? 1 : -1];
-typedef char fo_check_candidate_size[sizeof(struct fo_candidate) == 112 ? 1 : -1];
+typedef char fo_check_candidate_size[sizeof(struct fo_candidate) == 128 ? 1 : -1];
 typedef char fo_check_addr_size[sizeof(struct fo_addr) == 24 ? 1 : -1];
+typedef char fo_check_placed_size[sizeof(struct fo_placed) == 16 ? 1 : -1];
 #endif
 
 #endif /* FREEOFFLOAD_POLICY_H */

@@ -319,10 +319,10 @@ def test_a_replacing_update_of_an_array_zeroes_the_rows_it_does_not_give(
     from freeoffload.offload_vm.policy import MapSchema, build_package, sign_map_update
 
     elf = compile_policy(ROOT / "examples/policies/select_target.c", tmp_path / "select.o")
-    schema = [MapSchema("candidates", 2, 4, 112, 64)]
+    schema = [MapSchema("candidates", 2, 4, 128, 64), MapSchema("local_placed", 2, 4, 16, 64)]
     assert daemon.put("/v1/policy", build_package(elf, "select", 1, schema,
                                                   material["key"]))[0] == 200
-    row = lambda i, b: (i.to_bytes(4, sys.byteorder), bytes([b]) * 112)  # noqa: E731
+    row = lambda i, b: (i.to_bytes(4, sys.byteorder), bytes([b]) * 128)  # noqa: E731
     full = [row(i, 7) for i in range(64)]
     assert daemon.put("/v1/maps/candidates",
                       sign_map_update("select", "candidates", 1, full, material["key"]))[0] == 200
@@ -330,5 +330,5 @@ def test_a_replacing_update_of_an_array_zeroes_the_rows_it_does_not_give(
     assert daemon.put("/v1/maps/candidates",
                       sign_map_update("select", "candidates", 2, two, material["key"]))[0] == 200
     items = PolicyStore(tmp_path / "store").map_items("candidates")
-    assert items[row(0, 0)[0]] == bytes([1]) * 112 and items[row(1, 0)[0]] == bytes([2]) * 112
-    assert all(items[row(i, 0)[0]] == bytes(112) for i in range(2, 64))
+    assert items[row(0, 0)[0]] == bytes([1]) * 128 and items[row(1, 0)[0]] == bytes([2]) * 128
+    assert all(items[row(i, 0)[0]] == bytes(128) for i in range(2, 64))

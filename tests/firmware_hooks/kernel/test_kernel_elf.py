@@ -37,8 +37,9 @@ def test_btf_maps_match_the_sdk(objects: dict[str, bytes]) -> None:
     assert read_object(objects["redirect"]).maps == [MapDef("redirects", 1, 24, 24, 1024)]
     select = read_object(objects["select"])
     assert select.section == "connect"
-    assert select.maps == [MapDef("candidates", 2, 4, 112, 64)]
-    assert {r.target for r in select.relocs if r.kind == "map"} == {"candidates"}
+    assert select.maps == [MapDef("candidates", 2, 4, 128, 64),
+                           MapDef("local_placed", 2, 4, 16, 64)]
+    assert {r.target for r in select.relocs if r.kind == "map"} == {"candidates", "local_placed"}
 
 
 def test_data_sections_become_maps_with_offsets(objects: dict[str, bytes]) -> None:

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DATA = Path(__file__).resolve().parent / "data"
 PAPER = str(ROOT / "examples" / "topologies" / "paper.yaml")
 ADDR_MAP = MapSchema("redirects", 1, 24, 24, 1024)
-CANDIDATES = MapSchema("candidates", 2, 4, 112, 64)
+CANDIDATES = MapSchema("candidates", 2, 4, 128, 64)
 
 
 def test_context_from_json_with_a_task_file() -> None:
@@ -84,7 +84,7 @@ def test_bad_map_files(tmp_path: Path) -> None:
     assert 'pass --from dev1 or add "from": "dev1" to --ctx' in str(err.value)
     with pytest.raises(PolicyError) as err:
         load_map_file("candidates", PAPER, ADDR_MAP, "dev1")
-    assert "row 0: 4+112 bytes, map 'candidates' has 24+24" in str(err.value)
+    assert "row 0: 4+128 bytes, map 'candidates' has 24+24" in str(err.value)
     with pytest.raises(PolicyError) as err:
         load_map_file("routes", PAPER, None, "dev1")
     assert "the policy has no map 'routes'" in str(err.value)

@@ -25,7 +25,7 @@ from freeoffload.errors import PolicyError
 from .vmtools import EXAMPLES
 
 ELF = b"\x7fELF" + bytes(range(256)) * 2  # the container does not look inside the object
-MAPS = (MapSchema("candidates", 2, 4, 112, 64),)
+MAPS = (MapSchema("candidates", 2, 4, 128, 64),)
 
 
 def _read(data: bytes, key: Ed25519PrivateKey, **kw: object) -> object:
@@ -144,7 +144,7 @@ def test_manifest_is_plain_json_in_the_file(key: Ed25519PrivateKey) -> None:
     mlen = struct.unpack_from("<I", data, 12)[0]
     manifest = json.loads(data[24:24 + mlen])
     assert manifest["maps"][0] == {"name": "candidates", "type": 2, "key_size": 4,
-                                   "value_size": 112, "max_entries": 64}
+                                   "value_size": 128, "max_entries": 64}
     assert len(manifest["sha256"]) == 64
 
 
@@ -154,7 +154,7 @@ def test_every_byte_of_a_real_signed_policy_is_covered(key: Ed25519PrivateKey, c
 
     built = compile_policy(EXAMPLES / "select_target.c", key, version=5)
     package = read_package(built.data, [key.public_key()], "select.fop", min_version=5)
-    assert [m.name for m in package.manifest.maps] == ["candidates"]
+    assert [m.name for m in package.manifest.maps] == ["candidates", "local_placed"]
     # every byte of the header, manifest and signature; every 8th of the object (the fake
     # object above has every byte flipped)
     head = 24 + int.from_bytes(built.data[12:16], "little")
