@@ -2,7 +2,8 @@
 program's start-up (curl).
 
 Per connect, in the same run: no hook (the baseline), the hook with no policy installed, the
-hook running examples/policies/redirect.c with no matching rule, examples/policies/http.c (it
+hook running a policy that returns at once (what the hook itself costs around a VM run),
+examples/policies/redirect.c with no matching rule, examples/policies/http.c (it
 reads the socket's type: the hook asks the kernel, one getsockopt() per call; it passes), and
 examples/policies/select_target.c over 16 candidates (the connection is rewritten). Start-up:
 ``curl file:///dev/null`` with and without the hook, and with an empty LD_AUDIT module (the
@@ -53,9 +54,14 @@ def _free_port() -> int:
 
 
 def _policy(work: Path, name: str) -> bytes:
+    source = ROOT / "examples" / "policies" / f"{name}.c"
+    if name == "pass":  # the hook's own cost: a policy that returns at once
+        source = work / "pass.c"
+        source.write_text("#include <freeoffload/policy.h>\n"
+                          "FO_CONNECT_POLICY(pass) { return FO_PASS; }\n")
     out = work / f"{name}.o"
-    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", f"-I{SDK}", "-c",
-                    str(ROOT / "examples" / "policies" / f"{name}.c"), "-o", str(out)], check=True)
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", f"-I{SDK}", "-c", str(source), "-o",
+                    str(out)], check=True)
     return out.read_bytes()
 
 
@@ -72,9 +78,10 @@ def _candidates(port: int) -> list[Candidate]:
 def _configs(work: Path, port: int) -> dict[str, dict[str, str]]:
     hook = {"LD_PRELOAD": str(hook_library_path())}
     stores = {}
-    for name in ("empty", "redirect", "http", "select"):
+    for name in ("empty", "pass", "redirect", "http", "select"):
         stores[name] = PolicyStore(work / name)
         stores[name].init()
+    stores["pass"].install("pass", _policy(work, "pass"), 1)
     stores["redirect"].install("redirect", _policy(work, "redirect"), 1)
     stores["http"].install("http", _policy(work, "http"), 1)
     stores["select"].install("select_target", _policy(work, "select_target"), 1)
@@ -84,6 +91,8 @@ def _configs(work: Path, port: int) -> dict[str, dict[str, str]]:
     return {
         "no hook (baseline)": base,
         "hook, no policy": {**base, **hook, "FREEOFFLOAD_STORE": str(stores["empty"].directory)},
+        "hook, policy returning at once": {
+            **base, **hook, "FREEOFFLOAD_STORE": str(stores["pass"].directory)},
         "hook, no matching rule": {**base, **hook,
                                    "FREEOFFLOAD_STORE": str(stores["redirect"].directory)},
         "hook, policy reading the socket type": {
@@ -92,6 +101,17 @@ def _configs(work: Path, port: int) -> dict[str, dict[str, str]]:
             **base, **hook, **URGENT_CPU_TASK,
             "FREEOFFLOAD_STORE": str(stores["select"].directory)},
     }
+
+
+def _engine(configs: dict[str, dict[str, str]]) -> str:
+    """How the VM runs the selection policy here ('jit' or 'interpreter'), as the hook's does
+    (same engine choice, FOVM_JIT=0 included)."""
+    from freeoffload.offload_vm import VM
+
+    store = PolicyStore(configs["hook, selection over 16 candidates"]["FREEOFFLOAD_STORE"])
+    vm = VM()
+    vm.load_elf(store.policy_elf())
+    return str(vm.engine)
 
 
 def _connect_ns(driver: Path, port: int, iterations: int, env: dict[str, str],
@@ -135,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                        check=True)
         port = _free_port()
         configs = _configs(work, port)
+        engine = _engine(configs)
         results: dict[str, list[float]] = {name: [] for name in configs}
         udp: dict[str, list[float]] = {name: [] for name in configs}
         for _ in range(args.rounds):
@@ -151,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             "empty LD_AUDIT module (not used)": {**base, "LD_AUDIT": str(audit)},
         })
     print(f"# hook overhead: {describe()}")
+    print(f"# VM engine for the policies: {engine}")
     print(f"# {args.rounds} rounds x {args.iterations} connect()+close(), best round, "
           "thread CPU time")
     print("# 'TCP' is connect()+close() to the listener; 'UDP' re-connect()s one UDP socket")

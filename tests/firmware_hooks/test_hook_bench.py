@@ -22,7 +22,7 @@ def test_bench_smoke(hook_lib: Path) -> None:
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "kernel" in out and "no hook (baseline)" in out
-    for row in ("hook, no policy", "hook, no matching rule",
+    for row in ("hook, no policy", "hook, policy returning at once", "hook, no matching rule",
                 "hook, policy reading the socket type",
                 "hook, selection over 16 candidates", "hook (LD_PRELOAD), no policy",
                 "empty LD_AUDIT module"):
