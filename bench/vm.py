@@ -3,10 +3,12 @@
 Workloads (bench/vm_progs.c, one source for both sides): an empty program, a loop summing
 1..1000, FNV-1a over 64 bytes of context, and the connect policy scanning 16 candidates (an
 array map) for the lowest latency with matching flags, also with that map in shared storage
-as the hook runs it (each lookup copies a consistent snapshot). The eBPF side is the clang
-``-O2 -target bpf`` object run by our interpreter; the baseline is the same source compiled
-by ``gcc -O2`` and run natively in the same process (bench/vm_bench.c). Also the load+verify
-time of each program. Target: <= 5 ns per executed instruction.
+as the hook runs it (rows read in place, checked by sequence at the end of the run). The
+eBPF side is the clang ``-O2 -target bpf`` object run by our VM twice: with its default
+engine (native code from the JIT on x86-64) and forced to interpret; the baseline is the same
+source compiled by ``gcc -O2`` and run natively in the same process (bench/vm_bench.c). Also
+the load time of each program (verify, and compile where the JIT runs). Target: <= 5 ns per
+executed instruction.
 
     .venv/bin/python bench/vm.py [--iterations N]
 """
@@ -55,22 +57,30 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"machine: {describe()}")
     print(f"iterations: {args.iterations}; times are thread CPU time; baseline: the same C "
-          "compiled by gcc -O2, run natively")
-    header = (f"{'workload':<13} {'insns':>6} {'vm ns/run':>10} {'ns/insn':>8} "
-              f"{'native ns/run':>13} {'ratio':>7} {'load+verify us':>14}")
+          "compiled by gcc -O2, run natively; jit = the VM's default engine")
+    header = (f"{'workload':<13} {'insns':>6} {'interp ns':>10} {'jit ns':>8} {'native ns':>10} "
+              f"{'interp/nat':>10} {'jit/nat':>8} {'interp/jit':>10} {'jit ns/insn':>11} "
+              f"{'load us':>8}")
     print(header)
     print("-" * len(header))
-    worst = 0.0
+    worst = {"jit": 0.0, "interp": 0.0}
+    engines = set()
     for line in proc.stdout.splitlines():
-        name, vm_ns, insns, per_insn, native_ns, load_us = line.split()
-        ratio = float(vm_ns) / max(float(native_ns), 0.1)
+        name, jit_ns, insns, interp_ns, native_ns, load_us, engine = line.split()
+        engines.add(engine)
+        jit, interp, native = float(jit_ns), float(interp_ns), max(float(native_ns), 0.1)
         if int(insns) > 100:
-            worst = max(worst, float(per_insn))
-        print(f"{name:<13} {int(insns):>6} {float(vm_ns):>10.1f} {float(per_insn):>8.2f} "
-              f"{float(native_ns):>13.1f} {ratio:>6.1f}x {float(load_us):>14.1f}")
-    verdict = "meets" if worst <= TARGET_NS_PER_INSN else "misses"
-    print(f"worst ns per executed instruction (programs over 100 insns): {worst:.2f}; "
-          f"{verdict} the target of {TARGET_NS_PER_INSN} ns")
+            worst["jit"] = max(worst["jit"], jit / int(insns))
+            worst["interp"] = max(worst["interp"], interp / int(insns))
+        print(f"{name:<13} {int(insns):>6} {interp:>10.1f} {jit:>8.1f} {native:>10.1f} "
+              f"{interp / native:>9.1f}x {jit / native:>7.1f}x {interp / jit:>9.2f}x "
+              f"{jit / int(insns):>11.2f} {float(load_us):>8.1f}")
+    print(f"the default engine ran as: {', '.join(sorted(engines))} (load us includes "
+          "verifying and compiling)")
+    for engine, value in worst.items():
+        verdict = "meets" if value <= TARGET_NS_PER_INSN else "misses"
+        print(f"{engine}: worst ns per executed instruction (programs over 100 insns): "
+              f"{value:.2f}; {verdict} the target of {TARGET_NS_PER_INSN} ns")
     return 0
 
 

@@ -4,8 +4,10 @@
  *
  *   vm_bench PROGS.o ITERATIONS [WORKLOAD]
  *
- * Prints one line per workload: name ns_per_run insns_per_run ns_per_insn native_ns_per_run
- * load_verify_us.
+ * Prints one line per workload: name jit_ns_per_run insns_per_run interp_ns_per_run
+ * native_ns_per_run load_verify_us engine. jit_ns_per_run is the VM's default engine (native
+ * code where the VM compiles programs; "engine" says which ran), interp_ns_per_run the same
+ * VM forced to interpret (fovm_set_engine).
  */
 #define _POSIX_C_SOURCE 200112L
 #define _ISOC11_SOURCE
@@ -96,7 +98,8 @@ static int bench(const char *name, const unsigned char *obj, size_t len, long it
     fovm_error err;
     fovm_vm *vm = fovm_create(&err);
     uint64_t r0 = 0, executed = 0;
-    double t0, load_ns, vm_ns, nat;
+    double t0, load_ns, vm_ns, interp_ns, nat;
+    int engine;
     long i, loads = 200;
     for (i = 0; i < (long)sizeof ctx; i++)
         ctx[i] = (unsigned char)(i * 7 + 1);
@@ -134,13 +137,24 @@ static int bench(const char *name, const unsigned char *obj, size_t len, long it
         fprintf(stderr, "%s: vm and native disagree\n", name);
         return 1;
     }
+    engine = fovm_engine(vm);
     t0 = now_ns();
     for (i = 0; i < iters; i++)
         fovm_exec(vm, c, clen, &r0, NULL);
     vm_ns = (now_ns() - t0) / (double)iters;
+    fovm_set_engine(vm, FOVM_ENGINE_INTERP);
+    t0 = now_ns();
+    for (i = 0; i < iters; i++)
+        fovm_exec(vm, c, clen, &r0, NULL);
+    interp_ns = (now_ns() - t0) / (double)iters;
+    if (r0 != (!strcmp(name, "empty") ? native_empty(c) : !strcmp(name, "sum") ? native_sum(c)
+               : !strcmp(name, "hash") ? native_hash(c) : native_policy(&pctx))) {
+        fprintf(stderr, "%s: interpreter and native disagree\n", name);
+        return 1;
+    }
     nat = native_ns(name, c, iters);
-    printf("%s %.1f %llu %.2f %.1f %.1f\n", name, vm_ns, (unsigned long long)executed,
-           vm_ns / (double)(executed ? executed : 1), nat, load_ns / 1000.0);
+    printf("%s %.1f %llu %.1f %.1f %.1f %s\n", name, vm_ns, (unsigned long long)executed,
+           interp_ns, nat, load_ns / 1000.0, engine == FOVM_ENGINE_JIT ? "jit" : "interpreter");
     fovm_destroy(vm);
     free(storage);
     return 0;

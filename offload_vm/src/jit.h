@@ -26,6 +26,7 @@ struct fovm_jit {
     struct fovm_jit_fix *fix;
     size_t nfix, capfix;
     size_t entry;    /* offset of the entry point */
+    int r1_map;      /* while emitting: the map r1 holds (an lddw in this straight run), or -1 */
     int failed;
 };
 
@@ -37,6 +38,9 @@ FOVM_INTERNAL void fovm_jit_add_fix(struct fovm_jit *j, uint32_t at, uint32_t pc
 /* Called from native code. packed = pc << 8 | write << 4 | size. */
 FOVM_INTERNAL int fovm_jit_mem(struct fovm_run *run, uint64_t addr, uint32_t packed);
 FOVM_INTERNAL int fovm_jit_call(struct fovm_run *run, uint64_t id, uint32_t pc);
+FOVM_INTERNAL int fovm_jit_lookup(struct fovm_run *run, uint64_t map, uint64_t key, uint32_t pc);
+FOVM_INTERNAL int fovm_jit_lookup_map(struct fovm_run *run, struct fovm_map *m, uint64_t key,
+                                      uint32_t pc);
 FOVM_INTERNAL int fovm_jit_atomic(struct fovm_run *run, uint64_t addr, uint32_t pc);
 
 #endif /* FOVM_JIT_H */

@@ -274,6 +274,26 @@ static void helper_call(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
 {
     struct fovm_jit *j = x->j;
     spill(j, 1, 5, 0);
+    if (in->code == EBPF_OP_CALL && in->imm == 1 && fovm_helper_get(j->vm, 1)->builtin) {
+        /* the built-in map_lookup_elem(r1 map, r2 key) */
+        rr(j, 1, 0x89, RSI, RDX);
+        mov_imm32(j, RCX, pc);
+        if (j->r1_map >= 0) {
+            struct fovm_map *m = j->vm->maps[j->r1_map];
+            uint64_t a;
+            fovm_copy(&a, &m, sizeof a);
+            mov_imm64(j, RSI, a);
+            rr(j, 1, 0x89, R12, RDI);
+            CALL_C(j, fovm_jit_lookup_map);
+        } else {
+            rr(j, 1, 0x89, RDI, RSI);
+            rr(j, 1, 0x89, R12, RDI);
+            CALL_C(j, fovm_jit_lookup);
+        }
+        status_check(x, pc);
+        spill(j, 0, 5, 1);
+        return;
+    }
     if (in->code == EBPF_OP_CALLX)
         rr(j, 1, 0x89, D(in), RSI);
     else
@@ -329,6 +349,25 @@ static void fixed(struct x86 *x)
         rr(j, 0, 0x31, zeroed[i], zeroed[i]);
 }
 
+/* Which map r1 holds after the instruction at pc, when an lddw of this straight run put it
+ * there (helper calls keep r1 in this VM). */
+static void track_r1(struct fovm_jit *j, uint32_t pc, const struct ebpf_insn *in)
+{
+    unsigned cls = in->code & EBPF_CLS_MASK;
+    uint32_t i;
+    if (in->code == EBPF_OP_LDDW && EBPF_DST(in) == 1) {
+        j->r1_map = -1;
+        for (i = 0; i < j->vm->npseudo; i++)
+            if (j->vm->pseudo[i].pc == pc && j->vm->pseudo[i].kind == EBPF_PSEUDO_MAP_FD)
+                j->r1_map = (int)j->vm->pseudo[i].map;
+    } else if (((cls == EBPF_CLS_ALU || cls == EBPF_CLS_ALU64 || cls == EBPF_CLS_LDX) &&
+                EBPF_DST(in) == 1) ||
+               in->code == EBPF_OP_ATOMIC_W || in->code == EBPF_OP_ATOMIC_DW ||
+               (in->code == EBPF_OP_CALL && EBPF_SRC(in) == EBPF_PSEUDO_CALL)) {
+        j->r1_map = -1;
+    }
+}
+
 void fovm_jit_emit(struct fovm_jit *j)
 {
     struct x86 x;
@@ -336,6 +375,7 @@ void fovm_jit_emit(struct fovm_jit *j)
     uint32_t pc, n = j->vm->ninsns;
     fovm_zero(&x, sizeof x);
     x.j = j;
+    j->r1_map = -1;
     if (!fovm_jit_reserve(j, 1024))
         return;
     fixed(&x);
@@ -344,13 +384,15 @@ void fovm_jit_emit(struct fovm_jit *j)
         unsigned cls = in->code & EBPF_CLS_MASK;
         if (!fovm_jit_reserve(j, 1024))
             return;
-        if (j->label[pc])
+        if (j->label[pc]) {
             spend(&x, pc);
+            j->r1_map = -1;
+        }
         j->off[pc] = (uint32_t)j->len;
         if (cls == EBPF_CLS_ALU || cls == EBPF_CLS_ALU64) {
             alu(j, in);
         } else if (in->code == EBPF_OP_LDDW) {
-            lddw(j, in);
+            lddw(j, pc, in);
             pc++;
         } else if (in->code == EBPF_OP_ATOMIC_W || in->code == EBPF_OP_ATOMIC_DW) {
             atomic(&x, pc, in);
@@ -368,6 +410,7 @@ void fovm_jit_emit(struct fovm_jit *j)
         } else {
             j->failed = 1;
         }
+        track_r1(j, (uint32_t)(in - insns), in);
     }
 }
 

@@ -177,11 +177,15 @@ static void atomic(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
     spill(j, 0, 9, 1);
 }
 
-static void lddw(struct fovm_jit *j, const struct ebpf_insn *in)
+static void lddw(struct fovm_jit *j, uint32_t pc, const struct ebpf_insn *in)
 {
     uint64_t at;
     const struct ebpf_insn *p = in;
-    if (EBPF_SRC(in) == EBPF_PSEUDO_IMM64) {
+    uint32_t i;
+    int pseudo = 0;
+    for (i = 0; i < j->vm->npseudo; i++) /* relinking cleared their src field */
+        pseudo |= j->vm->pseudo[i].pc == pc;
+    if (!pseudo) {
         mov_imm64(j, D(in), (uint64_t)(uint32_t)in[0].imm | (uint64_t)(uint32_t)in[1].imm << 32);
         return;
     }

@@ -189,6 +189,12 @@ int fovm_register_helper(fovm_vm *vm, uint32_t id, const char *name, unsigned na
     h->user = user;
     fovm_strlcpy(h->name, name ? name : "host", sizeof h->name);
     vm->helper_slot[id] = (int8_t)slot;
+#if FOVM_HAVE_JIT
+    if (vm->jit) { /* native code may call the built-in it replaced directly */
+        fovm_jit_free(vm);
+        fovm_jit_compile(vm);
+    }
+#endif
     return FOVM_OK;
 }
 

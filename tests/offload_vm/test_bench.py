@@ -3,6 +3,7 @@ themselves belong to the benchmark, not to tests)."""
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 import sys
@@ -24,3 +25,5 @@ def test_bench_smoke() -> None:
     assert int(rows["sum"][1]) > 3000  # the loop ran in the VM, not folded away
     assert "kernel" in proc.stdout.splitlines()[0]
     assert "ns per executed instruction" in proc.stdout
+    if platform.machine() == "x86_64":  # the default engine is the JIT there
+        assert "the default engine ran as: jit " in proc.stdout

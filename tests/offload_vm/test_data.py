@@ -24,8 +24,11 @@ BAD = sorted((DATA / "bad").glob("*.data"))
 _TYPES = {"hash": HASH, "array": ARRAY, "lru_hash": LRU_HASH}
 
 
-def _vm(case: DataFile) -> VM:
-    vm = VM()
+ENGINES = ["auto", "interpreter"]  # auto: native code on x86-64
+
+
+def _vm(case: DataFile, engine: str) -> VM:
+    vm = VM(engine=engine)
     if case.sections.get("budget", "").strip():
         vm.budget = int(case.sections["budget"])
     for line in case.sections.get("maps", "").split("\n"):
@@ -48,22 +51,24 @@ def _check_expect(vm: VM, case: DataFile) -> None:
             assert maps[int(index)].lookup(bytes.fromhex(key)) == bytes.fromhex(value)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", OK, ids=[p.stem for p in OK])
-def test_ok(path: Path) -> None:
+def test_ok(path: Path, engine: str) -> None:
     case = parse(path)
-    with _vm(case) as vm:
+    with _vm(case, engine) as vm:
         vm.load(case.program())
         assert vm.run(case.mem()) == case.result()
         _check_expect(vm, case)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("path", BAD, ids=[p.stem for p in BAD])
-def test_bad(path: Path) -> None:
+def test_bad(path: Path, engine: str) -> None:
     case = parse(path)
     kind, _, text = case.sections["error"].strip().partition(": ")
     expected: type[VMError] = {"rejected": ProgramRejectedError, "fault": ExecutionFaultError}[kind]
     pattern = re.escape(text).replace(re.escape("..."), ".*")
-    with _vm(case) as vm:
+    with _vm(case, engine) as vm:
         with pytest.raises(expected) as info:
             vm.load(case.program())
             vm.run(case.mem())
