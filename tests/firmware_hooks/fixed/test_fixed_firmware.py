@@ -4,6 +4,7 @@ HOOK_FUNCTIONS name list both run the policy in the VM on the call's arguments."
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -31,8 +32,9 @@ def _make(build: Path, target: str, *extra: str) -> subprocess.CompletedProcess[
     return proc
 
 
-def _run(binary: Path, *args: str) -> list[str]:
-    proc = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=30)
+def _run(binary: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    proc = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=30,
+                          env=None if env is None else {**os.environ, **env})
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
 
@@ -89,8 +91,11 @@ def test_policy_drops_clamps_and_redirects_at_the_macro_hook_point(host_build: P
     assert not any(line.startswith("tx link=0") for line in out)
 
 
-def test_listed_functions_give_the_policy_their_arguments(host_build: Path) -> None:
-    assert _run(host_build) == WITH_POLICY
+@pytest.mark.parametrize("jit", ["auto", "0"])
+def test_listed_functions_give_the_policy_their_arguments(host_build: Path, jit: str) -> None:
+    """The same decisions whichever engine runs the policy (x86-64 hosts compile it to native
+    code unless FOVM_JIT=0; the Cortex-M4 build below always interprets)."""
+    assert _run(host_build, env={} if jit == "auto" else {"FOVM_JIT": jit}) == WITH_POLICY
 
 
 def test_without_policy_the_firmware_behaves_as_unhooked(host_build: Path) -> None:
