@@ -18,7 +18,7 @@
  *
  * Locations: a container's own 1-based (line, col), then those of its keys and values (key
  * line, key col, value line, value col per key) or of its items, are packed as uint32 into
- * bytes and kept in its `_marks` attribute: (source, keys tuple, bytes) for a mapping,
+ * bytes and kept in its `_marks` slot: (source, keys tuple, bytes) for a mapping,
  * (source, bytes) for a sequence. yamlfile.py turns them into loc, key_locs/value_locs or
  * item_locs on first use: a file without problems never makes its ~250k Location objects.
  *
@@ -256,8 +256,8 @@ static int open_container(Builder *b, int is_map, const yaml_mark_t *mark)
 
 /* A tuple of str/int/bytes/... (no container) can never be part of a reference cycle. The GC
  * finds that out itself, but only after walking it in a few collections; keeping such tuples
- * (and so the containers' attribute dicts) out of its lists saved ~0.1 s of collections
- * during the first validation after loading a 10,000-node file. */
+ * out of its lists saved ~0.1 s of collections during the first validation after loading a
+ * 10,000-node file. */
 static void untrack_atomic(PyObject *tuple)
 {
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tuple); i++) {

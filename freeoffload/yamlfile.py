@@ -36,6 +36,9 @@ except ImportError:  # PyYAML built without libyaml
 class LocMap(dict):  # type: ignore[type-arg]
     """A mapping that knows where it, its keys and its values stand."""
 
+    # Slots: the C loader sets _marks on each of thousands of mappings without making an
+    # attribute dict for it; __dict__ stays for anything else callers attach.
+    __slots__ = ("__dict__", "_marks", "key_locs", "loc", "value_locs")
     loc: Location
     key_locs: dict[Hashable, Location]
     value_locs: dict[Hashable, Location]
@@ -48,9 +51,9 @@ class LocMap(dict):  # type: ignore[type-arg]
 
     def __getattr__(self, name: str) -> Any:
         """loc, key_locs and value_locs of a mapping from the C loader: unpacked on first use."""
-        if name not in ("loc", "key_locs", "value_locs") or "_marks" not in self.__dict__:
+        if name not in ("loc", "key_locs", "value_locs"):
             raise AttributeError(name)
-        file, keys, packed = self.__dict__.pop("_marks")
+        file, keys, packed = _take_marks(self, name)
         nums = array("I", packed)
         self.loc = Location(file, nums[0], nums[1])
         self.key_locs = {k: Location(file, nums[i], nums[i + 1])
@@ -63,6 +66,7 @@ class LocMap(dict):  # type: ignore[type-arg]
 class LocList(list):  # type: ignore[type-arg]
     """A sequence that knows where it and each item stand."""
 
+    __slots__ = ("__dict__", "_marks", "item_locs", "loc")
     loc: Location
     item_locs: list[Location]
 
@@ -73,13 +77,23 @@ class LocList(list):  # type: ignore[type-arg]
 
     def __getattr__(self, name: str) -> Any:
         """loc and item_locs of a sequence from the C loader: unpacked on first use."""
-        if name not in ("loc", "item_locs") or "_marks" not in self.__dict__:
+        if name not in ("loc", "item_locs"):
             raise AttributeError(name)
-        file, packed = self.__dict__.pop("_marks")
+        file, packed = _take_marks(self, name)
         nums = array("I", packed)
         self.loc = Location(file, nums[0], nums[1])
         self.item_locs = [Location(file, nums[i], nums[i + 1]) for i in range(2, len(nums), 2)]
         return getattr(self, name)
+
+
+def _take_marks(container: LocMap | LocList, name: str) -> Any:
+    """The C loader's packed locations, taken off the container (they are unpacked once)."""
+    try:
+        marks = container._marks
+    except AttributeError:  # not made by the C loader, and the attribute was never set
+        raise AttributeError(name) from None
+    del container._marks
+    return marks
 
 
 def location_of(value: Any, default: Location) -> Location:
