@@ -22,7 +22,7 @@
 #define NREGS 11
 #define NSLOTS 64       /* 8-byte slots of the 512-byte stack below r10 */
 #define MAX_K 4096      /* context offsets beyond this are not followed */
-#define MAX_INSNS 8192  /* longer programs: every byte (the pass keeps a state per slot) */
+#define MAX_INSNS 8192  /* longer programs: every byte (a state per block: bounded memory) */
 
 enum kind { NOT, CTX, FP, MFP }; /* not a pointer we follow; the context + [lo, hi];
                                     r10 + lo; maybe r10 + lo (or not a pointer) */
@@ -47,11 +47,12 @@ struct state {
 struct pass {
     const struct insn *in;
     size_t n;
-    struct state *at; /* the state on entry to each instruction */
-    uint8_t *seen;    /* at[pc] holds a state */
-    uint32_t *work;   /* pcs to (re)visit */
-    uint8_t *queued;
-    size_t nwork;
+    int32_t *leader;  /* per pc: its index among block leaders (jump targets, the pc after a
+                         conditional jump, 0), or -1 */
+    struct state *at; /* per leader: the state on entry */
+    uint8_t *seen;    /* per leader: at[] holds a state */
+    uint8_t *queued;  /* per leader: to (re)visit, taken in program order */
+    size_t nqueued;
     uint64_t reads;
 };
 
@@ -89,18 +90,19 @@ static int join(struct val *a, struct val b)
     return -1; /* two different pointers */
 }
 
-/* Join `s` into the state at `pc`; -1 when the pass must give up. */
+/* Join `s` into the state at leader `pc`; -1 when the pass must give up. */
 static int flow(struct pass *p, int64_t pc, const struct state *s)
 {
-    if (pc < 0 || (size_t)pc >= p->n)
+    if (pc < 0 || (size_t)pc >= p->n || p->leader[pc] < 0)
         return -1;
+    int32_t l = p->leader[pc];
     int changed = 0;
-    if (!p->seen[pc]) {
-        p->at[pc] = *s;
-        p->seen[pc] = 1;
+    if (!p->seen[l]) {
+        p->at[l] = *s;
+        p->seen[l] = 1;
         changed = 1;
-    } else {
-        struct state *a = &p->at[pc];
+    } else if (memcmp(&p->at[l], s, sizeof *s) != 0) {
+        struct state *a = &p->at[l];
         for (int i = 0; i < NREGS + NSLOTS; i++) {
             int rc = join(i < NREGS ? &a->r[i] : &a->slot[i - NREGS],
                           i < NREGS ? s->r[i] : s->slot[i - NREGS]);
@@ -111,9 +113,9 @@ static int flow(struct pass *p, int64_t pc, const struct state *s)
         changed |= s->escaped && !a->escaped;
         a->escaped |= s->escaped;
     }
-    if (changed && !p->queued[pc]) {
-        p->queued[pc] = 1;
-        p->work[p->nwork++] = (uint32_t)pc;
+    if (changed && !p->queued[l]) {
+        p->queued[l] = 1;
+        p->nqueued++;
     }
     return 0;
 }
@@ -254,52 +256,98 @@ static int call(struct state *s, const struct insn *i)
     return 0;
 }
 
-/* One instruction: its successors joined; -1 to give up. */
-static int step(struct pass *p, size_t pc)
+/* One instruction's effect on `s`; its successors in next[0..*nnext). -1 to give up. */
+static int transfer(struct pass *p, struct state *s, size_t pc, int64_t next[2], int *nnext)
 {
     const struct insn *i = &p->in[pc];
-    struct state s = p->at[pc];
     int dst = i->regs & 0xf, src = i->regs >> 4;
     uint8_t cls = i->code & 7, op = i->code & 0xf0;
+    *nnext = 1;
+    next[0] = (int64_t)pc + 1;
     if (dst >= NREGS || src >= NREGS || (dst == 10 && cls != 2 && cls != 3))
         return -1;
     switch (cls) {
     case 0: /* ld: only lddw (two slots) */
         if (i->code != 0x18)
             return -1;
-        s.r[dst] = not_ptr;
-        return flow(p, (int64_t)pc + 2, &s);
+        s->r[dst] = not_ptr;
+        next[0] = (int64_t)pc + 2;
+        return 0;
     case 1:
     case 2:
     case 3:
-        if (memory(p, &s, i, dst, src) != 0)
-            return -1;
-        return flow(p, (int64_t)pc + 1, &s);
+        return memory(p, s, i, dst, src);
     case 4: /* 32-bit arithmetic: a pointer cut to 32 bits is not followed */
-        if (s.r[dst].kind != NOT || ((i->code & 0x08) && s.r[src].kind != NOT))
-            return -1;
-        return flow(p, (int64_t)pc + 1, &s);
+        return s->r[dst].kind != NOT || ((i->code & 0x08) && s->r[src].kind != NOT) ? -1 : 0;
     case 7:
-        if (alu64(&s, i, dst, src) != 0)
-            return -1;
-        return flow(p, (int64_t)pc + 1, &s);
+        return alu64(s, i, dst, src);
     default: /* jumps */
         break;
     }
-    if (op == 0x90 && cls == 5) /* exit */
+    if (op == 0x90 && cls == 5) { /* exit */
+        *nnext = 0;
         return 0;
-    if (op == 0x80 && cls == 5) {
-        if (call(&s, i) != 0)
-            return -1;
-        return flow(p, (int64_t)pc + 1, &s);
     }
-    if (op == 0x00) /* ja (the 32-bit class's gotol takes imm) */
-        return flow(p, (int64_t)pc + 1 + (cls == 5 ? i->off : i->imm), &s);
+    if (op == 0x80 && cls == 5)
+        return call(s, i);
+    if (op == 0x00) { /* ja (the 32-bit class's gotol takes imm) */
+        next[0] = (int64_t)pc + 1 + (cls == 5 ? i->off : i->imm);
+        return 0;
+    }
     if (op > 0xd0 || op == 0x80 || op == 0x90)
         return -1;
-    if (flow(p, (int64_t)pc + 1, &s) != 0)
-        return -1;
-    return flow(p, (int64_t)pc + 1 + i->off, &s);
+    next[1] = (int64_t)pc + 1 + i->off;
+    *nnext = 2;
+    return 0;
+}
+
+/* Mark the leaders: 0, jump targets, the instruction after a conditional jump. */
+static void find_leaders(struct pass *p, size_t *count)
+{
+    size_t n = p->n;
+    for (size_t pc = 0; pc < n; pc++)
+        p->leader[pc] = -1;
+    p->leader[0] = 0;
+    for (size_t pc = 0; pc < n; pc++) {
+        const struct insn *i = &p->in[pc];
+        uint8_t cls = i->code & 7, op = i->code & 0xf0;
+        if (i->code == 0x18) {
+            pc++;
+            continue;
+        }
+        if ((cls != 5 && cls != 6) || op == 0x80 || op == 0x90)
+            continue;
+        int64_t to = (int64_t)pc + 1 + (op == 0x00 && cls == 6 ? i->imm : i->off);
+        if (to >= 0 && (size_t)to < n)
+            p->leader[to] = 0;
+        if (op != 0x00 && pc + 1 < n)
+            p->leader[pc + 1] = 0;
+    }
+    *count = 0;
+    for (size_t pc = 0; pc < n; pc++)
+        if (p->leader[pc] == 0)
+            p->leader[pc] = (int32_t)(*count)++;
+}
+
+/* Run the block starting at leader `pc` up to the next leader, jump or exit. */
+static int run_block(struct pass *p, size_t pc)
+{
+    struct state s = p->at[p->leader[pc]];
+    for (;;) {
+        int64_t next[2];
+        int nnext;
+        if (transfer(p, &s, pc, next, &nnext) != 0)
+            return -1;
+        if (nnext == 0)
+            return 0;
+        if (nnext == 2)
+            return flow(p, next[0], &s) != 0 ? -1 : flow(p, next[1], &s);
+        if (next[0] < 0 || (size_t)next[0] >= p->n)
+            return -1;
+        if (p->leader[next[0]] >= 0 || next[0] != (int64_t)pc + 1 + (p->in[pc].code == 0x18))
+            return flow(p, next[0], &s);
+        pc = (size_t)next[0];
+    }
 }
 
 uint64_t fohook_ctx_reads_insns(const void *insns, size_t n)
@@ -307,28 +355,34 @@ uint64_t fohook_ctx_reads_insns(const void *insns, size_t n)
     if (n == 0 || n > MAX_INSNS)
         return FOHOOK_CTX_ALL;
     struct pass p = {0};
+    size_t nleaders = 0;
     p.in = insns;
     p.n = n;
-    p.at = malloc(n * sizeof *p.at);
-    p.seen = calloc(n, 1);
-    p.queued = calloc(n, 1);
-    p.work = malloc(n * sizeof *p.work);
-    int rc = p.at && p.seen && p.queued && p.work ? 0 : -1;
+    p.leader = malloc(n * sizeof *p.leader);
+    if (p.leader != NULL)
+        find_leaders(&p, &nleaders);
+    p.at = malloc((nleaders + 1) * sizeof *p.at);
+    p.seen = calloc(nleaders + 1, 1);
+    p.queued = calloc(nleaders + 1, 1);
+    int rc = p.leader && p.at && p.seen && p.queued ? 0 : -1;
     struct state entry;
     memset(&entry, 0, sizeof entry);
     entry.r[1].kind = CTX;
     entry.r[10].kind = FP;
     if (rc == 0)
         rc = flow(&p, 0, &entry);
-    while (rc == 0 && p.nwork > 0) {
-        uint32_t pc = p.work[--p.nwork];
-        p.queued[pc] = 0;
-        rc = step(&p, pc);
-    }
+    /* sweeps in program order: forward edges settle within a sweep, each loop costs one more */
+    while (rc == 0 && p.nqueued > 0)
+        for (size_t pc = 0; rc == 0 && pc < n; pc++)
+            if (p.leader[pc] >= 0 && p.queued[p.leader[pc]]) {
+                p.queued[p.leader[pc]] = 0;
+                p.nqueued--;
+                rc = run_block(&p, pc);
+            }
+    free(p.leader);
     free(p.at);
     free(p.seen);
     free(p.queued);
-    free(p.work);
     return rc == 0 ? p.reads : FOHOOK_CTX_ALL;
 }
 
