@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from freeoffload.topology import CRMap, Node, Selection, Task, select_target
 
 from freeoffload.errors import AgentError, ConfigError, FreeOffloadError, Location
@@ -52,13 +53,18 @@ class Answer:
 
 
 def parse_select(body: bytes) -> tuple[Task, str, str, bool]:
-    """(task, from node, scope, explain) from a query body; ReportError (400) if invalid."""
-    from freeoffload.topology.loader import parse_task
+    """(task, from node, scope, explain) from a query body; ReportError (400) if invalid.
 
+    Devices ask with a few task files over and over: a task already validated (the same JSON,
+    as orjson writes it back) is taken from a small cache instead of being read again.
+    """
     try:
-        doc = json.loads(body)
-    except ValueError as err:
-        raise ReportError(400, f"POST /v1/select: body is not JSON: {err}") from err
+        doc, cacheable = orjson.loads(body), True
+    except orjson.JSONDecodeError:  # json's message, and what json alone accepts (NaN)
+        try:
+            doc, cacheable = json.loads(body), False
+        except ValueError as err:
+            raise ReportError(400, f"POST /v1/select: body is not JSON: {err}") from err
     if not isinstance(doc, dict) or not isinstance(doc.get("task"), dict):
         raise ReportError(400, "POST /v1/select: expected {\"task\": {...task file fields...}, "
                                "\"from\": NODE}")
@@ -69,12 +75,29 @@ def parse_select(body: bytes) -> tuple[Task, str, str, bool]:
     scope = doc.get("scope", "any")
     if scope not in SCOPES:
         raise ReportError(400, f"POST /v1/select: scope: unknown {scope!r}; expected any, group")
+    key = orjson.dumps(doc["task"]) if cacheable else b""
+    task = _TASKS.get(key) if key else None
+    if task is None:
+        task = _parse_task(doc["task"])
+        if key:
+            if len(_TASKS) >= MAX_TASKS:
+                _TASKS.clear()
+            _TASKS[key] = task
+    return task, str(doc.get("from") or ""), scope, bool(doc.get("explain", False))
+
+
+MAX_TASKS = 256
+_TASKS: dict[bytes, Task] = {}  # validated task JSON -> Task (Tasks are immutable)
+
+
+def _parse_task(data: dict[str, Any]) -> Task:
+    from freeoffload.topology.loader import parse_task
+
     try:
-        task = parse_task(_located(doc["task"], Location("POST /v1/select task")),
+        return parse_task(_located(data, Location("POST /v1/select task")),
                           "POST /v1/select task")
     except ConfigError as err:
         raise ReportError(400, str(err)) from err
-    return task, str(doc.get("from") or ""), scope, bool(doc.get("explain", False))
 
 
 def _task_doc(task: Task) -> dict[str, Any]:

@@ -103,12 +103,19 @@ def _arrays(crmap: CRMap) -> _Arrays:
         return crmap.store("index", _build(crmap))  # type: ignore[no-any-return]
     for name in changed:
         _patch(found, crmap.nodes[name])
+    if changed:
+        crmap.store("index-types", None)
     return found
 
 
 def task_types(crmap: CRMap) -> frozenset[str]:
-    """Every task Type some node of the map has a Capability for."""
-    return frozenset(t for t, power in _arrays(crmap).power.items() if np.isfinite(power).any())
+    """Every task Type some node of the map has a Capability for (kept until a node changes)."""
+    arrays = _arrays(crmap)
+    found: frozenset[str] | None = crmap.cache("index-types")
+    if found is None:
+        found = crmap.store("index-types", frozenset(
+            t for t, power in arrays.power.items() if np.isfinite(power).any()))
+    return found
 
 
 def _best(candidates: _Ints, keys: list[_Floats]) -> int:

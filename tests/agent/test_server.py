@@ -228,3 +228,30 @@ def _fields(cfg: Any) -> dict[str, Any]:
     return {"node": cfg.node, "role": cfg.role, "group": cfg.group, "token": cfg.token,
             "tokens": cfg.tokens, "cloud": cfg.cloud, "report_interval": cfg.report_interval,
             "listen": f"{cfg.listen[0]}:{cfg.listen[1]}", "record": cfg.record}
+
+
+def test_a_task_asked_again_is_read_from_the_cache_and_bad_ones_still_refused() -> None:
+    from freeoffload.agent._wire import ReportError
+    from freeoffload.agent.service import parse_select
+
+    def body(demand: Any, **extra: Any) -> bytes:
+        return json.dumps({"task": {"Name": "t", "Type": "cpu", "Urgent": True,
+                                    "Demand": demand}, "from": "m1", **extra}).encode()
+
+    first = parse_select(body({"CPU": 1, "Memory": 64}))
+    again = parse_select(body({"CPU": 1, "Memory": 64}, scope="group"))
+    assert again[0] is first[0] and again[1:] == ("m1", "group", False)
+    assert parse_select(body({"CPU": 2, "Memory": 64}))[0].demand.cpu_cores == 2
+    for bad in ({"CPU": True, "Memory": 64}, {"CPU": -1, "Memory": 64}):
+        try:
+            parse_select(body(bad))
+        except ReportError as err:
+            assert err.status == 400 and "CPU" in err.message
+        else:
+            raise AssertionError(f"accepted Demand {bad}")
+    try:
+        parse_select(b'{"task": ')
+    except ReportError as err:
+        assert err.status == 400 and "not JSON" in err.message
+    else:
+        raise AssertionError("accepted a cut body")
