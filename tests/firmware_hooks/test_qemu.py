@@ -1,9 +1,12 @@
 """Raspberry Pi builds: the hook (with the VM core) and the C client cross-built for aarch64
-and armhf, run under qemu-user against a store written here, with the policy rewriting."""
+and armhf, run under qemu-user against a store written here, with the policy rewriting, and
+a policy counting in a process-local map from two threads."""
 
 from __future__ import annotations
 
+import collections
 import shutil
+import struct
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -36,10 +39,10 @@ def test_cross_built_hook_rewrites_under_qemu(
     client = build_client(tmp_path / "client", ["-Wl,-z,relro,-z,now", "-fno-plt"], cc=cc)
     a, b = servers(), servers()
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, port: int = a.port) -> subprocess.CompletedProcess[str]:
         cmd = [qemu, "-L", sysroot, "-E", f"LD_PRELOAD={hook}", "-E",
                f"FREEOFFLOAD_STORE={store.directory}", "-E", "FREEOFFLOAD_HOOK_DEBUG=1",
-               str(client), "127.0.0.1", str(a.port), *args]
+               str(client), "127.0.0.1", str(port), *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
     plain = run()
@@ -49,3 +52,12 @@ def test_cross_built_hook_rewrites_under_qemu(
     assert moved.returncode == 0, moved.stderr
     assert moved.stdout == f"port {b.port}\n" * 4, moved.stderr
     assert "freeoffload-hook" not in moved.stderr
+    # data/local_count.c: connect n (from 0) of this process goes to ports[n % 3]
+    entry, c = servers(), servers()
+    store.install("local_count", test_policy("local_count", FROM_PORT=entry.port), 2)
+    store.update_map_bulk("ports", [(struct.pack("=I", i), struct.pack("=I", s.port))
+                                    for i, s in enumerate((a, b, c))])
+    counted = run("6", "2", port=entry.port)  # two threads, 12 connects: 4 to each
+    assert counted.returncode == 0, counted.stderr
+    assert collections.Counter(counted.stdout.split("\n")[:-1]) == {
+        f"port {s.port}": 4 for s in (a, b, c)}, counted.stderr
