@@ -3,13 +3,17 @@
  * fills only what its policy looks at: the socket's type and protocol cost a getsockopt()
  * system call, which most policies never read.
  *
- * A forward data-flow pass over the program section: each register is "not the context" or
- * "the context + k" (k known). A load through the context at a known offset marks those
- * bytes. Anything the pass cannot follow exactly answers "every byte": the context pointer
- * stored to memory, handed to a helper or a subprogram, moved by a variable amount, joined
- * with a different offset, truncated to 32 bits; an unknown opcode; legacy packet loads.
- * Subprograms (bpf-to-bpf calls) never receive the pointer (that is refused), so only the
- * entry section is walked. The answer is an over-approximation: never a byte too few.
+ * A forward data-flow pass over the program section, one state per basic block: each register
+ * and each 8-byte stack slot is "not a pointer we follow", "the context + [lo, hi]" or "the
+ * stack + k" (r10 + k, or maybe that). Loads through the context mark the bytes they can reach;
+ * the context pointer may be copied, moved by constants, and spilled to and reloaded from the
+ * stack. Anything the pass cannot follow exactly answers "every byte": the context pointer
+ * stored outside the stack, handed to a helper or a subprogram, moved by a variable amount,
+ * cut to 32 bits, partly overwritten or partly read; a stack pointer stored in memory, or
+ * handed to code that may write through it while a context pointer is (or later gets)
+ * spilled; an unknown opcode; legacy packet loads; a jump out of the section. Subprograms never
+ * receive the pointer, so only the entry section is walked. The answer over-approximates:
+ * never a byte too few (tests/firmware_hooks/test_ctx_reads.py checks it differentially).
  */
 #include "fohook_reads.h"
 
