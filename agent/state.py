@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from freeoffload.topology import CRMap, Edge, Node
+from freeoffload.topology.graph import set_links
 
 from ._delta import DeltaCache
 from ._wire import ReportError, parse_report, parse_summary
@@ -211,13 +212,13 @@ class Store:
 
     def snapshot(self) -> CRMap:
         """The live view for selection; pending link changes are applied here, at most every
-        ``snapshot_age`` seconds (that re-routes, so it is batched)."""
+        ``snapshot_age`` seconds (that re-routes, so it is batched). Moved latencies on the
+        same links re-weigh the routing and keep the selection index (``set_links``)."""
         now = self.clock()
         if self._links_dirty and now - self._links_time >= self.snapshot_age:
             nodes = self.live.nodes
-            self.live.edges = [e for e in self.links.values()
-                               if e.start_node in nodes and e.end_node in nodes]
-            self.live.invalidate()
+            set_links(self.live, [e for e in self.links.values()
+                                  if e.start_node in nodes and e.end_node in nodes])
             self._links_dirty = False
             self._links_time = now
         return self.live

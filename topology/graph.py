@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from freeoffload.errors import Location, Problem, TopologyError
 
-from .model import CRMap
+from .model import CRMap, Edge
 
 __all__ = ["distances_from", "path_latency", "shortest_path"]
 
@@ -56,6 +56,7 @@ class _Routes:
     position: dict[str, int]
     neighbours: list[list[tuple[int, float]]]
     forest: _Forest | None
+    forest_shaped: bool  # no cycle, not too deep (the forest is None for a bad latency)
     rows: dict[int, _Floats] = field(default_factory=dict)
     dicts: dict[int, dict[str, float]] = field(default_factory=dict)
 
@@ -84,16 +85,51 @@ def _build(crmap: CRMap) -> _Routes:
         adjacency[a][b] = edge.latency_ms
         adjacency[b][a] = edge.latency_ms
     neighbours = [list(adj.items()) for adj in adjacency]
-    return _Routes(names, position, neighbours, _forest(adjacency))
+    return _Routes(names, position, neighbours, *_forest(adjacency))
 
 
-def _forest(adjacency: list[dict[int, float]]) -> _Forest | None:
-    """The breadth-first forest of the links when they have no cycle, finite non-negative
-    latencies and depth at most :data:`MAX_TREE_DEPTH`; else None."""
+def _adjacency(routes: _Routes, edges: list[Edge]) -> list[dict[int, float]]:
+    adjacency: list[dict[int, float]] = [{} for _ in routes.names]
+    position = routes.position
+    for edge in edges:
+        a, b = position[edge.start_node], position[edge.end_node]
+        adjacency[a][b] = edge.latency_ms
+        adjacency[b][a] = edge.latency_ms
+    return adjacency
+
+
+def set_links(crmap: CRMap, edges: list[Edge]) -> None:
+    """Give ``crmap`` these links. When they join the same node pairs in the same order as its
+    links did (only latencies or bandwidths moved, as between a group's reports), the cached
+    routing is re-weighed in place and every other derivation (the selection index) is kept;
+    otherwise everything derived is dropped (:meth:`CRMap.invalidate`)."""
+    same = len(edges) == len(crmap.edges) and all(
+        a.pair == b.pair for a, b in zip(edges, crmap.edges, strict=True))
+    routes: _Routes | None = crmap.cache("routes") if same else None
+    crmap.edges = edges
+    if not same:
+        crmap.invalidate()
+        return
+    if routes is None:
+        return  # nothing routed yet; what else is cached does not depend on links
+    adjacency = _adjacency(routes, edges)
+    forest = routes.forest
+    if routes.forest_shaped and forest is None:  # its latencies were unusable, so the
+        crmap.store("routes", _build(crmap))     # structure was not kept: route afresh
+        return
+    routes.neighbours = [list(adj.items()) for adj in adjacency]
+    routes.forest = None if forest is None else _weigh(forest, adjacency)  # None: the search
+    routes.rows.clear()
+    routes.dicts.clear()
+
+
+def _forest(adjacency: list[dict[int, float]]) -> tuple[_Forest | None, bool]:
+    """(the breadth-first forest of the links, whether they are forest-shaped): the forest
+    when they have no cycle, depth at most :data:`MAX_TREE_DEPTH` and finite non-negative
+    latencies; else None."""
     count = len(adjacency)
     parent = [-1] * count
     depth = [-1] * count
-    up = [0.0] * count
     by_depth: list[list[int]] = []
     for root in range(count):
         if depth[root] >= 0:
@@ -101,25 +137,37 @@ def _forest(adjacency: list[dict[int, float]]) -> _Forest | None:
         depth[root] = 0
         queue = [root]
         for v in queue:
-            for u, latency in adjacency[v].items():
+            for u in adjacency[v]:
                 if u == v or u == parent[v]:
                     continue
-                if depth[u] >= 0 or not 0.0 <= latency < math.inf:
-                    return None  # a cycle, or a latency a sum cannot stand for
-                parent[u], depth[u], up[u] = v, depth[v] + 1, latency
+                if depth[u] >= 0:
+                    return None, False  # a cycle
+                parent[u], depth[u] = v, depth[v] + 1
                 if depth[u] > MAX_TREE_DEPTH:
-                    return None
+                    return None, False
                 while len(by_depth) < depth[u]:
                     by_depth.append([])
                 by_depth[depth[u] - 1].append(u)
                 queue.append(u)
+    levels = [(np.array(nodes, dtype=np.intp),
+               np.array([parent[u] for u in nodes], dtype=np.intp), np.zeros(len(nodes)))
+              for nodes in by_depth]
+    return _weigh(_Forest(parent, depth, np.zeros(count), levels), adjacency), True
+
+
+def _weigh(forest: _Forest, adjacency: list[dict[int, float]]) -> _Forest | None:
+    """``forest`` with its links' latencies taken from ``adjacency`` (None when one is not a
+    finite non-negative number: a sum cannot stand for it)."""
+    up = [0.0] * len(forest.parent)
+    for u, p in enumerate(forest.parent):
+        if p >= 0:
+            latency = adjacency[u][p]
+            if not 0.0 <= latency < math.inf:
+                return None
+            up[u] = latency
     ups = np.array(up, dtype=np.float64)
-    levels = []
-    for nodes in by_depth:
-        at = np.array(nodes, dtype=np.intp)
-        parents = np.array([parent[u] for u in nodes], dtype=np.intp)
-        levels.append((at, parents, ups[at]))
-    return _Forest(parent, depth, ups, levels)
+    levels = [(nodes, parents, ups[nodes]) for nodes, parents, _ in forest.levels]
+    return _Forest(forest.parent, forest.depth, ups, levels)
 
 
 def _forest_row(forest: _Forest, count: int, source: int) -> _Floats:

@@ -9,7 +9,7 @@ import math
 import networkx as nx
 import pytest
 from freeoffload.topology import CPU, ComputingPower, CRMap, Edge, Node, graph
-from freeoffload.topology.graph import distances_from, latency_row, shortest_path
+from freeoffload.topology.graph import distances_from, latency_row, set_links, shortest_path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +118,47 @@ def test_latencies_a_sum_cannot_stand_for_take_the_search(latency: float) -> Non
         assert got.keys() == want.keys()
         assert all(math.isnan(v) if math.isnan(want[k]) else v == want[k]
                    for k, v in got.items())
+
+
+def _moved(crmap: CRMap, latencies: list[float]) -> list[Edge]:
+    return [Edge(e.start_node, e.end_node, e.bandwidth_mbit, lat)
+            for e, lat in zip(crmap.edges, latencies, strict=True)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_moved_latencies_reweigh_the_routing_and_keep_the_index(data: st.DataObject) -> None:
+    from freeoffload.topology import Demand, Task, select_target
+
+    count = data.draw(st.integers(2, 10))
+    links = [(data.draw(st.integers(0, child - 1)), child, data.draw(LATENCIES))
+             for child in range(1, count)]
+    links += data.draw(st.lists(st.tuples(st.integers(0, count - 1), st.integers(0, count - 1),
+                                          LATENCIES), max_size=3))
+    crmap = _map(count, [(a, b, lat) for a, b, lat in links if a != b])
+    for name, node in crmap.nodes.items():
+        crmap.nodes[name] = Node(name=name, role="edge", computing_power=node.computing_power,
+                                 capability={"cpu": 1.0})
+    crmap.invalidate()
+    task = Task("t", "cpu", urgent=True, demand=Demand())
+    select_target(crmap, task, "n0")
+    _check(crmap)
+    index = crmap.cache("index")
+    for _ in range(2):
+        more = [data.draw(st.one_of(LATENCIES, st.just(math.inf))) for _ in crmap.edges]
+        set_links(crmap, _moved(crmap, more))
+        assert crmap.cache("index") is index  # the selection index outlived the re-weighing
+        if all(not math.isinf(x) for x in more):
+            _check(crmap)
+        fresh = CRMap(dict(crmap.nodes), list(crmap.edges))
+        for source in crmap.nodes:
+            assert distances_from(crmap, source) == distances_from(fresh, source)
+            assert select_target(crmap, task, source) == select_target(fresh, task, source)
+
+
+def test_new_links_drop_what_was_derived() -> None:
+    crmap = _map(3, [(0, 1, 1.0)])
+    assert "n2" not in distances_from(crmap, "n0")
+    version = crmap.version
+    set_links(crmap, [*crmap.edges, Edge("n1", "n2", 1.0, 2.0)])
+    assert crmap.version != version and distances_from(crmap, "n0")["n2"] == 3.0
