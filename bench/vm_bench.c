@@ -3,6 +3,11 @@
  * object) and natively (the same source built with gcc -O2 -DNATIVE), in the same process.
  *
  *   vm_bench PROGS.o ITERATIONS [WORKLOAD]
+ *   vm_bench --select POLICY.o CTX.bin ROWS.bin ITERATIONS
+ *
+ * The second form times a real policy (examples/policies/select_target.c) with its
+ * candidates map in shared storage, as the hook runs it: CTX.bin is the connect context,
+ * ROWS.bin the map's rows (u32 key, then the value). It has no native baseline (0).
  *
  * Prints one line per workload: name jit_ns_per_run insns_per_run interp_ns_per_run
  * native_ns_per_run load_verify_us engine. jit_ns_per_run is the VM's default engine (native
@@ -160,6 +165,63 @@ static int bench(const char *name, const unsigned char *obj, size_t len, long it
     return 0;
 }
 
+static int bench_select(char **argv)
+{
+    size_t olen, clen, rlen, size, off;
+    unsigned char *obj = slurp(argv[2], &olen), *ctx0 = slurp(argv[3], &clen);
+    unsigned char *rows = slurp(argv[4], &rlen), ctx[256];
+    long iters = atol(argv[5]), i, loads = 200;
+    fovm_error err;
+    fovm_vm *vm = fovm_create(&err);
+    fovm_map *m;
+    fovm_map_info info;
+    void *storage;
+    uint64_t r0 = 0, executed = 0;
+    double t0, load_ns, jit_ns, interp_ns;
+    int engine;
+    if (!obj || !ctx0 || !rows || clen > sizeof ctx || iters <= 0)
+        return 2;
+    t0 = now_ns();
+    for (i = 0; i < loads; i++)
+        if (fovm_load_elf(vm, obj, olen, NULL, &err) != FOVM_OK) {
+            fprintf(stderr, "select_target: %s\n", err.msg);
+            return 1;
+        }
+    load_ns = (now_ns() - t0) / (double)loads;
+    m = fovm_map_find(vm, "candidates");
+    fovm_map_get_info(m, &info);
+    size = fovm_map_storage_size(&info);
+    storage = aligned_alloc(64, (size + 63) / 64 * 64);
+    if (!storage || fovm_map_attach_storage(m, storage, size, 1, &err) != FOVM_OK)
+        return 1;
+    for (off = 0; off + 4 + info.value_size <= rlen; off += 4 + info.value_size)
+        fovm_map_update(m, rows + off, rows + off + 4, FOVM_ANY, NULL);
+    memcpy(ctx, ctx0, clen);
+    if (fovm_exec_counted(vm, ctx, clen, &r0, &executed, &err) != FOVM_OK || r0 != 1) {
+        fprintf(stderr, "select_target: r0 %llu: %s\n", (unsigned long long)r0, err.msg);
+        return 1;
+    }
+    engine = fovm_engine(vm);
+    t0 = now_ns();
+    for (i = 0; i < iters; i++) {
+        memcpy(ctx, ctx0, clen);
+        fovm_exec(vm, ctx, clen, &r0, NULL);
+    }
+    jit_ns = (now_ns() - t0) / (double)iters;
+    fovm_set_engine(vm, FOVM_ENGINE_INTERP);
+    t0 = now_ns();
+    for (i = 0; i < iters; i++) {
+        memcpy(ctx, ctx0, clen);
+        fovm_exec(vm, ctx, clen, &r0, NULL);
+    }
+    interp_ns = (now_ns() - t0) / (double)iters;
+    printf("select_target %.1f %llu %.1f 0 %.1f %s\n", jit_ns, (unsigned long long)executed,
+           interp_ns, load_ns / 1000.0, engine == FOVM_ENGINE_JIT ? "jit" : "interpreter");
+    fovm_destroy(vm);
+    free(storage);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const char *names[] = {"empty", "sum", "hash", "policy", "policy_shared"};
@@ -167,6 +229,8 @@ int main(int argc, char **argv)
     unsigned char *obj = argc > 2 ? slurp(argv[1], &len) : NULL;
     long iters = argc > 2 ? atol(argv[2]) : 0;
     int rc = 0;
+    if (argc == 6 && !strcmp(argv[1], "--select"))
+        return bench_select(argv);
     if (!obj || iters <= 0) {
         fprintf(stderr, "usage: vm_bench PROGS.o ITERATIONS\n");
         return 2;

@@ -31,6 +31,9 @@ static void run_init(struct fovm_run *run, struct fovm_vm *vm, void *ctx, size_t
     run->hot_base = 0;
     run->hot_len = 0;
     run->hot_writable = 0;
+    run->hot2_base = 0;
+    run->hot2_len = 0;
+    run->hot2_writable = 0;
     run->scratch_used = 0;
     run->zc = zc;
     run->restart = 0;

@@ -170,6 +170,9 @@ struct fovm_run {
     int hot_writable;
     uintptr_t hot_base; /* the region the last slow-path check found: tried inline next */
     size_t hot_len;
+    uintptr_t hot2_base; /* the one before (policies alternate between two rows) */
+    size_t hot2_len;
+    int hot2_writable;
     unsigned nret;
     struct fovm_region ret[FOVM_MAX_RUN_REGIONS];
     size_t scratch_used;
@@ -191,6 +194,19 @@ struct fovm_run {
     uint64_t scratch[FOVM_SCRATCH_SIZE / 8];
     uint64_t stack[EBPF_STACK_SIZE * (FOVM_MAX_CALL_DEPTH + 1) / 8];
 };
+
+/* Makes [base, base + len) the run's hot region; the previous one becomes the second. */
+static inline void fovm_set_hot(struct fovm_run *run, uintptr_t base, size_t len, int writable)
+{
+    if (base != run->hot_base) {
+        run->hot2_base = run->hot_base;
+        run->hot2_len = run->hot_len;
+        run->hot2_writable = run->hot_writable;
+    }
+    run->hot_base = base;
+    run->hot_len = len;
+    run->hot_writable = writable;
+}
 
 /* util.c */
 FOVM_INTERNAL int fovm_fail(fovm_error *err, int code, int pc, const char *fmt, ...);

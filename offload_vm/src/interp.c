@@ -127,9 +127,7 @@ uint64_t fovm_atomic_rmw(uintptr_t addr, int size8, int op, uint64_t v, uint64_t
  * the stack reaches fovm_mem_ok, which restarts the run with snapshot copies. */
 static int remember(struct fovm_run *run, const struct fovm_region *r)
 {
-    run->hot_base = r->base;
-    run->hot_len = r->len;
-    run->hot_writable = r->writable && !run->zc;
+    fovm_set_hot(run, r->base, r->len, r->writable && !run->zc);
     return 1;
 }
 

@@ -43,13 +43,15 @@
     }
 #endif
 
-/* Bounds check: the context, the stack and the last region found inline, the rest in
+/* Bounds check: the context, the stack and the last two regions found inline, the rest in
  * fovm_mem_ok. */
 #define CHECK(a, n, w)                                                                            \
     do {                                                                                          \
         if (FOVM_UNLIKELY(!IN_RANGE(a, n, ctx_b, ctx_l) && !IN_RANGE(a, n, stk_lo, stk_len) &&    \
                           !(IN_RANGE(a, n, run->hot_base, run->hot_len) &&                        \
                             (!(w) || run->hot_writable)) &&                                       \
+                          !(IN_RANGE(a, n, run->hot2_base, run->hot2_len) &&                      \
+                            (!(w) || run->hot2_writable)) &&                                      \
                           !fovm_mem_ok(run, a, n, w))) {                                          \
             fault_addr = (a);                                                                     \
             fault_len = (n);                                                                      \

@@ -270,9 +270,7 @@ int fovm_jit_lookup_map(struct fovm_run *run, struct fovm_map *m, uint64_t key, 
     if (m->shared && !note_first_map(run, m))
         return fovm_jit_lookup(run, (uint64_t)(uintptr_t)m, key, pc);
     p = m->data + (size_t)idx * m->vstride;
-    run->hot_base = (uintptr_t)p;
-    run->hot_len = m->info.value_size;
-    run->hot_writable = !m->readonly && !m->shared && !run->zc;
+    fovm_set_hot(run, (uintptr_t)p, m->info.value_size, !m->readonly && !m->shared && !run->zc);
     run->jit_regs[0] = (uint64_t)(uintptr_t)p;
     return 0;
 }

@@ -69,41 +69,51 @@ static size_t region(struct fovm_jit *j, int32_t base_f, int32_t len_f, unsigned
     return ok;
 }
 
-/* Checks the n bytes at r11: context, stack frames, the last region (writable for a write),
- * then fovm_jit_mem, which ends the run on a fault. */
-static void check(struct x86 *x, uint32_t pc, unsigned n, int write)
+/* Like region() for a hot region, which a write may use only when it is writable. */
+static size_t hot(struct fovm_jit *j, int32_t base_f, int32_t len_f, int32_t w_f, unsigned n,
+                  int write)
 {
-    struct fovm_jit *j = x->j;
-    size_t oks[4], s1, s2 = 0, done;
-    int i;
-    oks[0] = region(j, RUNF(ctx), RUNF(ctx_len), n);
-    oks[1] = region(j, RUNF(stack_lo), RUNF(stack_len), n);
+    size_t s1, s2 = 0, ok;
     rr(j, 1, 0x89, R11, R10);
-    mem(j, 1, 0, 0x2b, R10, R12, RUNF(hot_base), 0);
-    mem(j, 1, 0, 0x3b, R10, R12, RUNF(hot_len), 0);
+    mem(j, 1, 0, 0x2b, R10, R12, base_f, 0);
+    mem(j, 1, 0, 0x3b, R10, R12, len_f, 0);
     s1 = jcc8(j, CC_AE);
     if (n > 1) {
         alu_imm(j, 1, 0, R10, (int32_t)n);
-        mem(j, 1, 0, 0x3b, R10, R12, RUNF(hot_len), 0);
+        mem(j, 1, 0, 0x3b, R10, R12, len_f, 0);
         s2 = jcc8(j, CC_A);
     }
     if (write) {
-        mem(j, 0, 0, 0x83, 7, R12, RUNF(hot_writable), 0);
+        mem(j, 0, 0, 0x83, 7, R12, w_f, 0);
         b(j, 0);
-        oks[2] = jcc32(j, CC_NE);
+        ok = jcc32(j, CC_NE);
     } else {
-        oks[2] = jmp32(j);
+        ok = jmp32(j);
     }
     here8(j, s1);
     if (n > 1)
         here8(j, s2);
+    return ok;
+}
+
+/* Checks the n bytes at r11: context, stack frames, the last two regions (writable for a
+ * write), then fovm_jit_mem, which ends the run on a fault. */
+static void check(struct x86 *x, uint32_t pc, unsigned n, int write)
+{
+    struct fovm_jit *j = x->j;
+    size_t oks[4], done;
+    int i;
+    oks[0] = region(j, RUNF(ctx), RUNF(ctx_len), n);
+    oks[1] = region(j, RUNF(stack_lo), RUNF(stack_len), n);
+    oks[2] = hot(j, RUNF(hot_base), RUNF(hot_len), RUNF(hot_writable), n, write);
+    oks[3] = hot(j, RUNF(hot2_base), RUNF(hot2_len), RUNF(hot2_writable), n, write);
     mov_imm32(j, R10, pc << 8 | (unsigned)write << 4 | n);
     call_to(j, x->tramp_mem);
     rr(j, 0, 0x85, R10, R10);
     done = jcc8(j, CC_E);
     leave(x, 0, pc, j->pre[pc + 1] - j->pre[x->seg]);
     here8(j, done);
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 4; i++)
         here32(j, oks[i]);
 }
 

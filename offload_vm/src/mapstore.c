@@ -88,6 +88,8 @@ static void forget_snapshots(struct fovm_run *run)
     uintptr_t lo = (uintptr_t)run->scratch;
     if (run->hot_base >= lo && run->hot_base < lo + FOVM_SCRATCH_SIZE)
         run->hot_len = 0;
+    if (run->hot2_base >= lo && run->hot2_base < lo + FOVM_SCRATCH_SIZE)
+        run->hot2_len = 0;
     run->scratch_used = 0;
 }
 
@@ -157,9 +159,7 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
         if (fovm_map_read(m, key, p, FOVM_PROG_TRIES) != FOVM_OK)
             return 0;
         run->scratch_used += need; /* [scratch, scratch + used) is the program's memory */
-        run->hot_base = (uintptr_t)p;
-        run->hot_len = m->info.value_size;
-        run->hot_writable = 1;
+        fovm_set_hot(run, (uintptr_t)p, m->info.value_size, 1);
         *ret = (uint64_t)(uintptr_t)p;
         return 0;
     } else if (m->info.type == FOVM_MAP_ARRAY) {
