@@ -21,10 +21,7 @@ import heapq
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Final
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Final
 
 from freeoffload.errors import Location, Problem, TopologyError
 
@@ -36,8 +33,12 @@ MAX_SOURCES: Final = 4096  # latency rows kept per map version
 MAX_DICTS: Final = 64  # distance dicts kept per map version (rows are what queries read)
 MAX_TREE_DEPTH: Final = 64  # deeper forests are searched with Dijkstra
 
-_Floats = npt.NDArray[np.float64]
-_Ints = npt.NDArray[np.intp]
+if TYPE_CHECKING:  # numpy is imported on first use: a member agent never routes
+    import numpy as np
+    import numpy.typing as npt
+
+    _Floats = npt.NDArray[np.float64]
+    _Ints = npt.NDArray[np.intp]
 
 
 @dataclass
@@ -127,6 +128,8 @@ def _forest(adjacency: list[dict[int, float]]) -> tuple[_Forest | None, bool]:
     """(the breadth-first forest of the links, whether they are forest-shaped): the forest
     when they have no cycle, depth at most :data:`MAX_TREE_DEPTH` and finite non-negative
     latencies; else None."""
+    import numpy as np
+
     count = len(adjacency)
     parent = [-1] * count
     depth = [-1] * count
@@ -158,6 +161,8 @@ def _forest(adjacency: list[dict[int, float]]) -> tuple[_Forest | None, bool]:
 def _weigh(forest: _Forest, adjacency: list[dict[int, float]]) -> _Forest | None:
     """``forest`` with its links' latencies taken from ``adjacency`` (None when one is not a
     finite non-negative number: a sum cannot stand for it)."""
+    import numpy as np
+
     up = [0.0] * len(forest.parent)
     for u, p in enumerate(forest.parent):
         if p >= 0:
@@ -172,6 +177,8 @@ def _weigh(forest: _Forest, adjacency: list[dict[int, float]]) -> _Forest | None
 
 def _forest_row(forest: _Forest, count: int, source: int) -> _Floats:
     """Latencies from ``source`` in a forest: up its root path, then down every level."""
+    import numpy as np
+
     row = np.full(count, math.inf)
     row[source] = 0.0
     chain: dict[int, tuple[int, float]] = {}  # depth -> (ancestor of source, its latency)
@@ -226,6 +233,8 @@ def _unknown(crmap: CRMap, name: str, field: str) -> TopologyError:
 
 
 def _row(routes: _Routes, source: str) -> _Floats:
+    import numpy as np
+
     at = routes.position[source]
     row = routes.rows.get(at)
     if row is None:
@@ -259,6 +268,8 @@ def latency_row(crmap: CRMap, source: str) -> _Floats:
 
 def distances_from(crmap: CRMap, source: str) -> dict[str, float]:
     """Shortest-path latency (ms) from ``source`` to every node it reaches (cached)."""
+    import numpy as np
+
     if source not in crmap.nodes:
         raise _unknown(crmap, source, "from")
     routes = _routes(crmap)

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable
 
 from freeoffload.errors import Location, TaskError
 
-from . import _index
 from .graph import distances_from
 from .model import CRMap, Node, Rejection, Selection, Task
 
@@ -43,6 +42,8 @@ def rule_for(task: Task) -> str:
 
 def check_task(crmap: CRMap, task: Task) -> None:
     """Raise TaskError when no node of ``crmap`` has a Capability for the task's Type."""
+    from . import _index  # numpy, on first use
+
     have = _index.task_types(crmap)
     if task.type in have:
         return
@@ -156,4 +157,6 @@ def select_target(crmap: CRMap, task: Task, from_node: str,
     check_task(crmap, task)
     if explain:
         return _explained(crmap, task, from_node)
+    from . import _index
+
     return _index.select(crmap, task, from_node, rule_for(task))
