@@ -14,11 +14,29 @@
  */
 #include "maps.h"
 
+/* Zeroes the 512-byte frame. On x86-64 with explicit 16-byte stores: compilers turn the
+ * plain loop into `rep stos`, whose start-up cost was half of an empty program's run. */
+static void zero_frame(uint8_t *p)
+{
+    unsigned i;
+#if defined(__GNUC__) && defined(__x86_64__)
+    typedef long long fovm_v2 __attribute__((vector_size(16)));
+    fovm_v2 z = {0, 0};
+    for (i = 0; i < EBPF_STACK_SIZE; i += 64)
+        __asm__ volatile("movups %1, (%0)\n\tmovups %1, 16(%0)\n\t"
+                         "movups %1, 32(%0)\n\tmovups %1, 48(%0)"
+                         :
+                         : "r"(p + i), "x"(z)
+                         : "memory");
+#else
+    for (i = 0; i < EBPF_STACK_SIZE / 8; i++)
+        ((uint64_t *)(void *)p)[i] = 0;
+#endif
+}
+
 static void run_init(struct fovm_run *run, struct fovm_vm *vm, void *ctx, size_t ctx_len,
                      fovm_error *err, int zc)
 {
-    uint64_t *frame;
-    unsigned i;
     run->vm = vm;
     run->err = err;
     run->ctx = (uintptr_t)ctx;
@@ -38,9 +56,7 @@ static void run_init(struct fovm_run *run, struct fovm_vm *vm, void *ctx, size_t
     run->zc = zc;
     run->restart = 0;
     run->nseen = 0;
-    frame = (uint64_t *)run->stack_lo;
-    for (i = 0; i < EBPF_STACK_SIZE / 8; i++)
-        frame[i] = 0;
+    zero_frame((uint8_t *)run->stack_lo);
 }
 
 static int engine(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
