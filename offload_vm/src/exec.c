@@ -56,6 +56,7 @@ static void run_init(struct fovm_run *run, struct fovm_vm *vm, void *ctx, size_t
     run->zc = zc;
     run->restart = 0;
     run->nseen = 0;
+    run->nwhole = 0;
     zero_frame((uint8_t *)run->stack_lo);
 }
 

@@ -185,6 +185,12 @@ struct fovm_run {
         const struct fovm_map *map;
         uint32_t seq;
     } seen[FOVM_MAX_SEEN];
+    /* snapshot runs: shared array maps copied whole into the scratch at their first lookup */
+    unsigned nwhole;
+    struct fovm_whole {
+        const struct fovm_map *map;
+        uint8_t *copy;
+    } whole[4];
     /* the JIT's view (jit.c): stack length of the current frame, exit state */
     size_t stack_len;
     uintptr_t jit_saved_sp;
@@ -258,6 +264,7 @@ FOVM_INTERNAL int fovm_map_owned(const struct fovm_vm *vm, uint64_t ptr);
 FOVM_INTERNAL void *fovm_map_value_ptr(struct fovm_map *map, uint32_t index);
 FOVM_INTERNAL int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *map,
                                        const void *key, uint64_t *ret);
+FOVM_INTERNAL uint8_t *fovm_whole_copy(struct fovm_run *run, const struct fovm_map *map);
 
 /* elf.c, btf.c */
 struct fovm_elf;

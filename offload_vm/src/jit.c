@@ -258,19 +258,27 @@ static int note_first_map(struct fovm_run *run, const struct fovm_map *m)
  * no registration: the array's storage is one of the VM's regions. */
 int fovm_jit_lookup_map(struct fovm_run *run, struct fovm_map *m, uint64_t key, uint32_t pc)
 {
-    uint32_t idx;
-    uint8_t *p;
-    if (m->info.type != FOVM_MAP_ARRAY || !(key >= run->stack_lo && key <= run->stack_top - 4) ||
-        (m->shared && !run->zc))
+    uint32_t idx, i;
+    uint8_t *p = m->data;
+    int writable = !m->readonly && !m->shared && !run->zc;
+    if (m->info.type != FOVM_MAP_ARRAY || !(key >= run->stack_lo && key <= run->stack_top - 4))
         return fovm_jit_lookup(run, (uint64_t)(uintptr_t)m, key, pc);
+    if (m->shared && !run->zc) { /* a snapshot run: only from the whole-map copy here */
+        for (i = 0; i < run->nwhole && run->whole[i].map != m; i++)
+            ;
+        if (i == run->nwhole)
+            return fovm_jit_lookup(run, (uint64_t)(uintptr_t)m, key, pc);
+        p = run->whole[i].copy;
+        writable = 1;
+    }
     FOVM_MEMCPY(&idx, (const void *)(uintptr_t)key, 4);
     run->jit_regs[0] = 0;
     if (idx >= m->info.max_entries)
         return 0;
-    if (m->shared && !note_first_map(run, m))
+    if (m->shared && run->zc && !note_first_map(run, m))
         return fovm_jit_lookup(run, (uint64_t)(uintptr_t)m, key, pc);
-    p = m->data + (size_t)idx * m->vstride;
-    fovm_set_hot(run, (uintptr_t)p, m->info.value_size, !m->readonly && !m->shared && !run->zc);
+    p += (size_t)idx * m->vstride;
+    fovm_set_hot(run, (uintptr_t)p, m->info.value_size, writable);
     run->jit_regs[0] = (uint64_t)(uintptr_t)p;
     return 0;
 }

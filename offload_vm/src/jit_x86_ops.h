@@ -96,17 +96,18 @@ static size_t hot(struct fovm_jit *j, int32_t base_f, int32_t len_f, int32_t w_f
     return ok;
 }
 
-/* Checks the n bytes at r11: context, stack frames, the last two regions (writable for a
- * write), then fovm_jit_mem, which ends the run on a fault. */
+/* Checks the n bytes at r11: the last two regions (writable for a write; rows policies scan
+ * are most of their accesses), the context, the stack frames, then fovm_jit_mem, which ends
+ * the run on a fault. */
 static void check(struct x86 *x, uint32_t pc, unsigned n, int write)
 {
     struct fovm_jit *j = x->j;
     size_t oks[4], done;
     int i;
-    oks[0] = region(j, RUNF(ctx), RUNF(ctx_len), n);
-    oks[1] = region(j, RUNF(stack_lo), RUNF(stack_len), n);
-    oks[2] = hot(j, RUNF(hot_base), RUNF(hot_len), RUNF(hot_writable), n, write);
-    oks[3] = hot(j, RUNF(hot2_base), RUNF(hot2_len), RUNF(hot2_writable), n, write);
+    oks[0] = hot(j, RUNF(hot_base), RUNF(hot_len), RUNF(hot_writable), n, write);
+    oks[1] = hot(j, RUNF(hot2_base), RUNF(hot2_len), RUNF(hot2_writable), n, write);
+    oks[2] = region(j, RUNF(ctx), RUNF(ctx_len), n);
+    oks[3] = region(j, RUNF(stack_lo), RUNF(stack_len), n);
     mov_imm32(j, R10, pc << 8 | (unsigned)write << 4 | n);
     call_to(j, x->tramp_mem);
     rr(j, 0, 0x85, R10, R10);

@@ -91,6 +91,38 @@ static void forget_snapshots(struct fovm_run *run)
     if (run->hot2_base >= lo && run->hot2_base < lo + FOVM_SCRATCH_SIZE)
         run->hot2_len = 0;
     run->scratch_used = 0;
+    run->nwhole = 0;
+}
+
+/* A snapshot run's copy of a whole shared array map, made at its first lookup when it fits
+ * in the free scratch (one seqlock-consistent copy instead of one per lookup: policies scan
+ * their candidates several times per run). NULL when it does not fit or the map kept
+ * changing (the per-row path decides then). */
+uint8_t *fovm_whole_copy(struct fovm_run *run, const struct fovm_map *m)
+{
+    size_t size = m->vstride * m->info.max_entries;
+    uint32_t tries, seq, i;
+    uint8_t *p = (uint8_t *)run->scratch + run->scratch_used;
+    for (i = 0; i < run->nwhole; i++)
+        if (run->whole[i].map == m)
+            return run->whole[i].copy;
+    if (m->info.type != FOVM_MAP_ARRAY || run->nwhole == 4 ||
+        size > FOVM_SCRATCH_SIZE - run->scratch_used)
+        return NULL;
+    for (tries = 0; tries < FOVM_PROG_TRIES; fovm_relax(++tries)) {
+        seq = fovm_read_begin(m);
+        if (seq & 1u)
+            continue;
+        fovm_copy(p, m->data, size);
+        if (!fovm_read_retry(m, seq)) {
+            run->scratch_used += size;
+            run->whole[run->nwhole].map = m;
+            run->whole[run->nwhole].copy = p;
+            run->nwhole++;
+            return p;
+        }
+    }
+    return NULL;
 }
 
 /* A zero-copy lookup in a shared map (see exec.c): the row in place, read-only, and the map's
@@ -144,6 +176,16 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
         if (!p)
             return 0;
         fovm_run_region(run, p, m->info.value_size, 0);
+        *ret = (uint64_t)(uintptr_t)p;
+        return 0;
+    }
+    if (m->shared && (p = fovm_whole_copy(run, m)) != NULL) {
+        uint32_t idx;
+        FOVM_MEMCPY(&idx, key, 4);
+        if (idx >= m->info.max_entries)
+            return 0;
+        p += (size_t)idx * m->vstride;
+        fovm_set_hot(run, (uintptr_t)p, m->info.value_size, 1);
         *ret = (uint64_t)(uintptr_t)p;
         return 0;
     }

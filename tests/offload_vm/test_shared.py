@@ -66,6 +66,24 @@ READER = assemble(
 )
 
 
+# The same check after a side effect (an update of a local map, index 1), so the program
+# runs with snapshots: for an array map one copy of the whole map per run, for a hash map one
+# per lookup.
+READER_WITH_EFFECT = assemble(
+    """
+    stdw [%r10-8], 1
+    stw [%r10-12], 0
+    lddw %r1, map[1]
+    mov %r2, %r10
+    add %r2, -12
+    mov %r3, %r10
+    add %r3, -8
+    mov %r4, 0
+    call 2
+    """
+) + READER
+
+
 def ctypes_address(buffer: bytearray) -> int:
     import ctypes
 
@@ -79,13 +97,15 @@ def _shared_file(tmp_path: Path, size: int) -> tuple[Path, mmap.mmap]:
         return path, mmap.mmap(f.fileno(), 0)
 
 
+@pytest.mark.parametrize("reader", [READER, READER_WITH_EFFECT], ids=["in-place", "snapshot"])
 @pytest.mark.parametrize("kind", [ARRAY, HASH], ids=["array", "hash"])
-def test_other_process_writes_never_torn(tmp_path: Path, kind: int) -> None:
+def test_other_process_writes_never_torn(tmp_path: Path, kind: int, reader: bytes) -> None:
     with VM() as vm:
         m = vm.create_map("shared", kind, 4, 8 * WORDS, 8)
+        vm.create_map("local_count", ARRAY, 4, 8, 1)
         path, mem = _shared_file(tmp_path, m.storage_size())
         m.attach_storage(mem, init=True)
-        vm.load(READER)
+        vm.load(reader)
         writer = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path), str(kind), "20000"],
             stdout=subprocess.PIPE, text=True,
