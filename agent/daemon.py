@@ -46,6 +46,8 @@ class Daemon:
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
+        if self.cfg.role != "member":  # centers answer queries: the selection index (numpy)
+            import freeoffload.topology._index  # noqa: F401  now, not in the first query
         if self.cfg.trigger.devices and self.cfg.role != "member":
             from .trigger import Pusher, load_push_material
 

@@ -7,7 +7,7 @@ same run the same way, is a bare aiohttp server process that reads each body and
 JSON document: the ratio is what the agent costs over HTTP itself. Targets: at least 5,000
 reports/s on one core; select p99 at most 5 ms with 1,000 members.
 
-    python bench/agent.py [--members 1000] [--seconds 5] [--selects 2000] [--tiny]
+    python bench/agent.py [--members 1000] [--seconds 5] [--selects 2000] [--rounds 1] [--tiny]
 """
 
 from __future__ import annotations
@@ -200,17 +200,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    results = {}
+    """Each figure's median over ``--rounds`` rounds, the two servers taking turns (a shared
+    machine's load moves between one measurement and the next)."""
+    rounds: dict[str, list[dict[str, float]]] = {"bare aiohttp": [], "agent": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, starter, fill in (("bare aiohttp", lambda p: start_bare(p), False),
-                                    ("agent", lambda p: start_center(Path(tmp), p), True)):
-            port = free_port()
-            proc = starter(port)
-            try:
-                results[name] = measure(f"http://127.0.0.1:{port}", proc, args, fill)
-            finally:
-                stop(proc)
-    return results
+        for _ in range(args.rounds):
+            for name, starter, fill in (("bare aiohttp", lambda p: start_bare(p), False),
+                                        ("agent", lambda p: start_center(Path(tmp), p), True)):
+                port = free_port()
+                proc = starter(port)
+                try:
+                    rounds[name].append(measure(f"http://127.0.0.1:{port}", proc, args, fill))
+                finally:
+                    stop(proc)
+    return {name: {key: statistics.median(r[key] for r in found) for key in found[0]}
+            for name, found in rounds.items()}
 
 
 def table(results: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
@@ -227,7 +231,7 @@ def table(results: dict[str, dict[str, float]], args: argparse.Namespace) -> str
             ("RSS at rest (MiB)", "rss", "")]
     lines = [f"machine: {describe()}",
              f"members: {args.members}, ingest {args.seconds:g} s, {args.selects} selects, "
-             f"rest {args.rest:g} s",
+             f"rest {args.rest:g} s, median of {args.rounds} round(s)",
              "",
              f"| {'figure':40} | {'baseline: bare aiohttp':>22} | {'agent':>10} | "
              f"{'ratio':>7} | {'target':>8} |",
@@ -245,11 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--selects", type=int, default=2000)
     parser.add_argument("--rest", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure each server this many times, in turns; print medians")
     parser.add_argument("--tiny", action="store_true", help="a smoke run of a few seconds")
     args = parser.parse_args(argv)
     if args.tiny:
         args.members, args.seconds, args.selects, args.rest = 20, 0.5, 20, 0.5
     print(table(run(args), args))
+    print("load average after the run: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     return 0
 
 
