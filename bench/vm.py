@@ -12,7 +12,7 @@ the real selection policy (examples/policies/select_target.c) over bench/hook.py
 shared storage, one tenth of the iterations, no native baseline. Target: <= 5 ns per
 executed instruction.
 
-    .venv/bin/python bench/vm.py [--iterations N]
+    .venv/bin/python bench/vm.py [--iterations N] [--rounds R]
 """
 
 from __future__ import annotations
@@ -80,20 +80,33 @@ def select_inputs(out: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of the driver; each figure is its best round (other work "
+                             "on the machine only ever adds time)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="fovm-bench-") as tmp:
         progs, driver = build(Path(tmp))
-        proc = subprocess.run([str(driver), str(progs), str(args.iterations)],
-                              capture_output=True, text=True)
-        select = subprocess.run([str(driver), *select_inputs(Path(tmp)),
-                                 str(max(args.iterations // 10, 1))],
-                                capture_output=True, text=True)
-    if proc.returncode != 0 or select.returncode != 0:
-        print(proc.stderr + select.stderr, file=sys.stderr)
-        return 1
+        select_args = select_inputs(Path(tmp))
+        best: dict[str, list[str]] = {}
+        for _ in range(max(args.rounds, 1)):
+            proc = subprocess.run([str(driver), str(progs), str(args.iterations)],
+                                  capture_output=True, text=True)
+            select = subprocess.run([str(driver), *select_args,
+                                     str(max(args.iterations // 10, 1))],
+                                    capture_output=True, text=True)
+            if proc.returncode != 0 or select.returncode != 0:
+                print(proc.stderr + select.stderr, file=sys.stderr)
+                return 1
+            for line in (proc.stdout + select.stdout).splitlines():
+                fields = line.split()
+                old = best.setdefault(fields[0], fields)
+                for i in (1, 3, 4, 5):  # jit, interpreter, native, load: the lowest
+                    if float(fields[i]) < float(old[i]):
+                        old[i] = fields[i]
     print(f"machine: {describe()}")
-    print(f"iterations: {args.iterations}; times are thread CPU time; baseline: the same C "
-          "compiled by gcc -O2, run natively; jit = the VM's default engine")
+    print(f"iterations: {args.iterations}, best of {max(args.rounds, 1)} rounds; times are "
+          "thread CPU time; baseline: the same C compiled by gcc -O2, run natively; jit = the "
+          "VM's default engine")
     header = (f"{'workload':<13} {'insns':>6} {'interp ns':>10} {'jit ns':>8} {'native ns':>10} "
               f"{'interp/nat':>10} {'jit/nat':>8} {'interp/jit':>10} {'jit ns/insn':>11} "
               f"{'load us':>8}")
@@ -101,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     worst = {"jit": 0.0, "interp": 0.0}
     engines = set()
-    for line in (proc.stdout + select.stdout).splitlines():
-        name, jit_ns, insns, interp_ns, native_ns, load_us, engine = line.split()
+    for fields in best.values():
+        name, jit_ns, insns, interp_ns, native_ns, load_us, engine = fields
         engines.add(engine)
         jit, interp, native = float(jit_ns), float(interp_ns), float(native_ns)
         if int(insns) > 100:
