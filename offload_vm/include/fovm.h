@@ -140,8 +140,9 @@ FOVM_API int fovm_elf_program_section(const void *elf, size_t len, size_t index,
  * environment variable FOVM_JIT=0 makes AUTO interpret. FOVM_ENGINE_INTERP: always
  * interpret. Both engines behave the same (bounds checks, budget, faults with PC and code).
  * fovm_set_engine applies to the loaded program at once and to later loads; not while runs
- * are in progress. fovm_engine: FOVM_ENGINE_JIT or FOVM_ENGINE_INTERP for the loaded program,
- * 0 when nothing is loaded. */
+ * are in progress; it refuses FOVM_ENGINE_JIT (FOVM_E_INVAL): native code cannot be promised.
+ * fovm_engine: FOVM_ENGINE_JIT or FOVM_ENGINE_INTERP for the loaded program, 0 when nothing
+ * is loaded. */
 enum { FOVM_ENGINE_AUTO = 0, FOVM_ENGINE_INTERP = 1, FOVM_ENGINE_JIT = 2 };
 FOVM_API int fovm_set_engine(fovm_vm *vm, int engine);
 FOVM_API int fovm_engine(const fovm_vm *vm);

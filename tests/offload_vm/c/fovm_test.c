@@ -151,6 +151,10 @@ static void test_faults(int engine)
               strcmp(err.msg, "register r3 is read before it is written at PC 0") == 0,
           "%s", err.msg);
     CHECK(fovm_exec(vm, NULL, 0, &r0, &err) == FOVM_E_STATE, "%s", err.msg);
+    CHECK(fovm_engine(vm) == 0 && fovm_engine(NULL) == 0, "an engine with nothing loaded");
+    CHECK(fovm_set_engine(vm, FOVM_ENGINE_JIT) == FOVM_E_INVAL &&
+              fovm_set_engine(NULL, FOVM_ENGINE_AUTO) == FOVM_E_INVAL,
+          "set_engine takes AUTO or INTERP");
     CHECK(fovm_load(vm, NULL, 0, NULL) != FOVM_OK, "NULL error struct is allowed");
     fovm_destroy(vm);
 }
