@@ -41,6 +41,8 @@ class Daemon:
         self.discovery = Discovery(cfg) if cfg.zeroconf else None
         self.center_name = ""
         self.local.names = self._peer_name
+        self._hosts: dict[str, str] = {}  # host -> the first node there (see _peer_name)
+        self._hosts_version = -1
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.stopping = asyncio.Event()
@@ -78,10 +80,14 @@ class Daemon:
         """The node Name at IP ``address`` (for the links the probes measure)."""
         if self.center_name and self.agent.center.rpartition(":")[0].strip("[]") == address:
             return self.center_name
-        for name, entry in self.agent.store.entries.items():
-            if entry.node.host == address and name != self.cfg.node:
-                return name
-        return None
+        store = self.agent.store
+        if self._hosts_version != store.version:  # once per sample, not once per peer
+            self._hosts = {}
+            for name, entry in store.entries.items():
+                if name != self.cfg.node:
+                    self._hosts.setdefault(entry.node.host, name)
+            self._hosts_version = store.version
+        return self._hosts.get(address)
 
     def _spawn(self, loop: Callable[[], Awaitable[None]]) -> None:
         self._tasks.append(asyncio.create_task(self._guard(loop)))
