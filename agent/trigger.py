@@ -9,14 +9,26 @@ searches the group first, then the other groups, then the cloud) and pushes them
 update of the selection policy's ``candidates`` map (installing the signed policy first when
 the device lacks it); on restore it pushes the targets of the map as it now is. Every push is
 logged with its reason.
+
+Besides the threshold, the center keeps its devices' candidates current (the paper's real-time
+state): every :data:`REFRESH_INTERVAL` seconds it computes each device's rows from the live map
+and pushes them (``action: refresh``) when they changed materially (:func:`material_change`: a
+node came or went, went on or offline, its path latency moved by a tenth (and 0.5 ms: probes'
+jitter between near-equal paths is not news), its free CPU by a tenth of its cores, its free
+Memory or Storage by a tenth) or the last push is :data:`REFRESH_MAX_AGE` seconds old. Every
+push carries a new stamp, so the device's policy starts counting what it places afresh from
+data that already measures what it sent before. Refreshes are logged as ``refresh`` events and
+kept in :attr:`Pusher.refreshes` (``/v1/pushes`` lists the trigger's fire and restore pushes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +41,41 @@ from .config import AgentConfig, DeviceConfig
 from .log import event
 from .service import Agent
 
-__all__ = ["CpuTrigger", "PushMaterial", "Pusher", "load_push_material"]
+__all__ = ["CpuTrigger", "PushMaterial", "Pusher", "load_push_material", "material_change"]
 
 log = logging.getLogger("freeoffload.agent.trigger")
 DEVICE_LINK_MS = 1.0
 DEVICE_LINK_MBIT = 100.0
 LEVELS = ("group", "other-group", "cloud")  # a candidate row's level
+REFRESH_INTERVAL = 1.0  # s between two looks at the live map for each device's rows
+REFRESH_MAX_AGE = 15.0  # s: rows older than this are pushed again even when unchanged
+MATERIAL = 0.1  # a change of free CPU by this share of the cores (Memory, Storage: of the value)
+LATENCY_US = 500  # ... of a path latency by a tenth and at least this much
+PUSH_TIMEOUT = 10.0  # s for one device to answer a push
+_SAME = ("flags", "family", "ip", "port", "role", "level", "capable")
+
+
+def material_change(old: Sequence[Any], new: Sequence[Any]) -> str | None:
+    """What changed between candidate rows ``old`` and ``new`` that would make a device decide
+    differently ("; "-separated), or None when they differ only by noise (see the module's
+    docstring)."""
+    if [r.name for r in old] != [r.name for r in new]:
+        return f"candidates now {', '.join(r.name for r in new) or 'none'}"
+    why = []
+    for a, b in zip(old, new, strict=True):
+        why += [f"{b.name}: {name} changed" for name in _SAME
+                if getattr(a, name) != getattr(b, name)]
+        if abs(a.latency_us - b.latency_us) >= max(MATERIAL * a.latency_us, LATENCY_US):
+            why.append(f"{b.name}: latency {a.latency_us / 1000:g} -> "
+                       f"{b.latency_us / 1000:g} ms")
+        if abs(a.free_cpu_milli - b.free_cpu_milli) >= max(MATERIAL * b.cpu_milli, 1):
+            why.append(f"{b.name}: free CPU {a.free_cpu_milli / 1000:g} -> "
+                       f"{b.free_cpu_milli / 1000:g} cores")
+        for attr in ("free_memory_mib", "free_storage_mib"):
+            x, y = getattr(a, attr), getattr(b, attr)
+            if abs(x - y) >= max(MATERIAL * max(x, y), 1):
+                why.append(f"{b.name}: free {attr.split('_')[1]} {x} -> {y} MiB")
+    return "; ".join(why) or None
 
 
 @dataclass
@@ -154,20 +195,43 @@ def fit_candidates(view: CRMap, requester: str) -> CRMap:
     return CRMap(nodes, edges, view.source)
 
 
-class Pusher:
-    """Pushes the policy and candidates of the devices attached to a node."""
+@dataclass
+class _Sent:
+    rows: list[Any]  # the rows last pushed (Candidate)
+    at: float  # time.monotonic() of that push
 
-    def __init__(self, agent: Agent, material: PushMaterial) -> None:
+
+class Pusher:
+    """Pushes the policy and candidates of the devices attached to a node: on the threshold
+    trigger, and whenever the live candidates change materially (refresh)."""
+
+    def __init__(self, agent: Agent, material: PushMaterial,
+                 refresh_interval: float = REFRESH_INTERVAL,
+                 max_age: float = REFRESH_MAX_AGE) -> None:
         self.agent = agent
         self.material = material
         self.trigger = CpuTrigger(agent.cfg.trigger.threshold, agent.cfg.trigger.hysteresis,
                                   agent.cfg.trigger.samples)
         self.history = agent.pushes
+        self.refreshes: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self.refresh_interval = refresh_interval
+        self.max_age = max_age
+        self._sent: dict[str, _Sent] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._refresher: asyncio.Task[None] | None = None
         agent.observers.append(self.observe_and_act)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # started with the first observed record
+        self._refresher = asyncio.ensure_future(self._refresh_loop())
 
     def observe_and_act(self, node: Node) -> None:
-        """Feed one CPU sample; start the pushes when it fires or restores."""
+        """Feed one CPU sample; start the pushes when it fires or restores. The first sample
+        also starts the refresh loop."""
+        if self._refresher is None and self.agent.cfg.trigger.devices:
+            self._refresher = asyncio.ensure_future(self._refresh_loop())
         if not any(d.attached == node.name for d in self.agent.cfg.trigger.devices):
             return
         action = self.trigger.observe(node.name, node.resource.cpu_percent)
@@ -188,39 +252,79 @@ class Pusher:
             if device.attached == node:
                 await self._push_device(device, node, action, reason)
 
+    def _rows(self, crmap: CRMap, device: DeviceConfig, stamp: int = 0) -> list[Any]:
+        """The device's candidate rows from ``crmap``: its node left out while fired."""
+        from freeoffload.topology.candidates import candidate_rows
+
+        state = self.trigger.nodes.get(device.attached)
+        exclude = device.attached if state is not None and state.fired else ""
+        view = fit_candidates(device_view(crmap, device, self.agent.cfg.group, exclude=exclude),
+                              device.name)
+        return candidate_rows(view, device.name, stamp=stamp)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_interval)
+            try:
+                await self.refresh()
+            except Exception as err:  # the loop outlives one bad look
+                error = f"{type(err).__name__}: {err}"
+                event(log, "refresh.failed", logging.WARNING, error=error)
+                self.refreshes.append({"action": "refresh", "result": "failed", "error": error})
+
+    async def refresh(self) -> None:
+        """One look at the live map: push each device's rows that changed materially (or are
+        older than max_age)."""
+        crmap = await self.agent.wider_map()
+        for device in self.agent.cfg.trigger.devices:
+            sent = self._sent.get(device.name)
+            rows = self._rows(crmap, device)
+            if sent is None:
+                why = "first rows for this device"
+            elif time.monotonic() - sent.at >= self.max_age:
+                why = f"rows {self.max_age:g} s old"
+            else:
+                why = material_change(sent.rows, rows) or ""
+            if why:
+                await self._push_device(device, device.attached, "refresh",
+                                        f"live candidates changed: {why}", crmap)
+
     async def _push_device(self, device: DeviceConfig, node: str, action: str,
-                           reason: str) -> None:
+                           reason: str, crmap: CRMap | None = None) -> None:
         from freeoffload.offload_vm.policy import sign_map_update
-        from freeoffload.topology.candidates import candidate_items, candidate_rows
+        from freeoffload.topology.candidates import candidate_items
 
         record: dict[str, Any] = {"device": device.name, "node": node, "action": action,
                                   "reason": reason}
-        try:
-            crmap = await self.agent.wider_map()
-            view = fit_candidates(device_view(crmap, device, self.agent.cfg.group,
-                                              exclude=node if action == "fire" else ""),
-                                  device.name)
-            rows = candidate_rows(view, device.name)
-            status = await self._status(device)
-            await self._install_policy(device, status, record)
-            version = max(int(time.time() * 1000), self._map_version(status) + 1)
-            update = sign_map_update(self.material.policy_name, "candidates", version,
-                                     candidate_items(rows), self.material.key)
-            await self._put(device, "/v1/maps/candidates", update)
-            usable = [r for r in rows if r.name != node or action != "fire"]
-            record.update(result="ok", map_version=version,
-                          targets=[r.name for r in usable],
-                          levels={r.name: LEVELS[r.level] for r in usable})
-            self.agent.metrics.pushes.labels(action, "ok").inc()
-            event(log, "push", **record)
-        except (AgentError, ValueError, Exception) as err:
-            record.update(result="failed", error=f"{type(err).__name__}: {err}")
-            self.agent.metrics.pushes.labels(action, "failed").inc()
-            event(log, "push", logging.ERROR, **record)
-        self.history.append(record)
+        lock = self._locks.setdefault(device.name, asyncio.Lock())
+        async with lock:  # one push at a time per device: versions only grow
+            try:
+                crmap = crmap if crmap is not None else await self.agent.wider_map()
+                status = await self._status(device)
+                await self._install_policy(device, status, record)
+                version = max(int(time.time() * 1000), self._map_version(status) + 1)
+                # the stamp names this computation: the device's counts restart with it
+                rows = self._rows(crmap, device, stamp=version & 0xFFFFFFFF or 1)
+                update = sign_map_update(self.material.policy_name, "candidates", version,
+                                         candidate_items(rows), self.material.key)
+                await self._put(device, "/v1/maps/candidates", update)
+                self._sent[device.name] = _Sent(rows, time.monotonic())
+                usable = [r for r in rows if r.flags & 0x2]  # online
+                record.update(result="ok", map_version=version,
+                              targets=[r.name for r in usable],
+                              levels={r.name: LEVELS[r.level] for r in usable})
+                self.agent.metrics.pushes.labels(action, "ok").inc()
+                event(log, "push" if action != "refresh" else "refresh", **record)
+            except (AgentError, ValueError, Exception) as err:
+                record.update(result="failed", error=f"{type(err).__name__}: {err}")
+                self.agent.metrics.pushes.labels(action, "failed").inc()
+                event(log, "push" if action != "refresh" else "refresh", logging.ERROR,
+                      **record)
+        (self.refreshes if action == "refresh" else self.history).append(record)
 
     async def _status(self, device: DeviceConfig) -> dict[str, Any]:
-        status: dict[str, Any] = await self.agent.peer.json("GET", device.url, "/v1/status")
+        status: dict[str, Any] = await asyncio.wait_for(
+            self.agent.peer.json("GET", device.url, "/v1/status"), PUSH_TIMEOUT)
         return status
 
     def _map_version(self, status: dict[str, Any]) -> int:
@@ -239,8 +343,9 @@ class Pusher:
         record["policy"] = f"{self.material.policy_name} v{self.material.policy_version}"
 
     async def _put(self, device: DeviceConfig, path: str, body: bytes) -> None:
-        status, answer = await self.agent.peer.call(
-            "PUT", device.url, path, body, {"Content-Type": "application/octet-stream"})
+        status, answer = await asyncio.wait_for(self.agent.peer.call(
+            "PUT", device.url, path, body, {"Content-Type": "application/octet-stream"}),
+            PUSH_TIMEOUT)
         if status >= 400:
             raise AgentError(f"PUT {device.url}{path}: {status}: "
                              f"{answer[:300].decode(errors='replace')}")

@@ -1,8 +1,15 @@
-"""The trigger's hysteresis over CPU samples (the pushes themselves: test_netns.py)."""
+"""The trigger's hysteresis over CPU samples and what counts as a material change of the
+candidates (the pushes themselves: test_netns.py, test_trigger_groups.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 from freeoffload.agent.trigger import CpuTrigger
+
+PAPER = Path(__file__).resolve().parents[2] / "examples" / "topologies" / "paper.yaml"
 
 
 def test_fires_after_n_samples_at_or_above_threshold_and_restores_below_hysteresis() -> None:
@@ -21,3 +28,30 @@ def test_nodes_are_judged_separately() -> None:
     assert trig.observe("a", 80) == "fire"
     assert trig.observe("b", 10) is None
     assert trig.observe("a", 80) is None  # already fired: no second push
+
+
+
+def test_material_change_ignores_noise_and_names_what_moved() -> None:
+    from freeoffload.agent.trigger import material_change
+    from freeoffload.topology import load_topology
+    from freeoffload.topology.candidates import candidate_rows
+
+    crmap = load_topology(PAPER)
+    before = candidate_rows(crmap, "dev1")
+    assert material_change(before, candidate_rows(crmap, "dev1")) is None  # a new stamp only
+
+    def with_cpu(name: str, percent: float) -> list[Any]:
+        node = crmap.nodes[name]
+        crmap.put_node(replace(node, resource=replace(node.resource, cpu_percent=percent)))
+        rows = candidate_rows(crmap, "dev1")
+        crmap.put_node(node)
+        return rows
+
+    assert material_change(before, with_cpu("edge3", 27)) is None  # 0.16 of its 8 cores
+    why = material_change(before, with_cpu("edge3", 60))  # 2.8 cores fewer free
+    assert why == "edge3: free CPU 6 -> 3.2 cores", why
+    edge2 = crmap.nodes["edge2"]
+    crmap.put_node(replace(edge2, online=False))
+    assert material_change(before, candidate_rows(crmap, "dev1")) == "edge2: flags changed"
+    crmap.put_node(edge2)
+    assert material_change(before, before[:-1]) == "candidates now cloud, edge1, edge2, edge3"

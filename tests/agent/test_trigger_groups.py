@@ -9,6 +9,7 @@ policy compiled by clang; the pushed rows are then run through that policy in ou
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import shutil
 from pathlib import Path
@@ -30,9 +31,9 @@ TASKS = {  # (Type, Sensitive, Urgent)
 }
 
 
-def _agents(device_url: str, fop: Path, key: Path) -> list[Any]:
+def _agents(device_url: str, fop: Path, key: Path, interval: float = INTERVAL) -> list[Any]:
     cloud = config(node="cloud", role="cloud", group="cloud", token="tc",
-                   tokens={"g1": "t1", "g2": "t2"}, report_interval=INTERVAL,
+                   tokens={"g1": "t1", "g2": "t2"}, report_interval=interval,
                    record={"Role": "cloud", "Security": True}, prober={"interval": 0.3},
                    tasks={"kib": 16})
     trigger = {"threshold": 70, "hysteresis": 10, "samples": 2, "policy": str(fop),
@@ -42,11 +43,11 @@ def _agents(device_url: str, fop: Path, key: Path) -> list[Any]:
     for group, token, secure in (("g1", "t1", False), ("g2", "t2", True)):
         extra: dict[str, Any] = {"trigger": trigger} if group == "g1" else {}
         center = config(node=f"{group}c", role="center", group=group, token=token,
-                        cloud=cloud.address, report_interval=INTERVAL,
+                        cloud=cloud.address, report_interval=interval,
                         prober={"interval": 0.3}, record={"Role": "edge", "Security": secure},
                         tasks={"kib": 16}, **extra)
         cfgs += [center, *(config(node=f"{group}m{i}", role="member", group=group, token=token,
-                                  center=center.address, report_interval=INTERVAL,
+                                  center=center.address, report_interval=interval,
                                   record={"Role": "edge", "Security": secure})
                            for i in (1, 2))]
     return cfgs
@@ -147,6 +148,83 @@ def test_center_pushes_other_groups_secure_edge_when_its_group_has_none(tmp_path
     assert chosen == "g2c", chosen
     assert node_at[_choose(elf, rows, to_g1m1, "sensitive")] == "cloud"
     assert node_at[_choose(elf, rows, to_g1m1, "plain")] in {"g1c", "g1m2"}  # own group first
+
+
+def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -> None:
+    """No node is busy, yet the center pushes dev1's candidates (policy first) and pushes
+    again, with a new version and stamp, when a member's load changes materially; no push
+    while nothing changes. The threshold trigger's history stays empty."""
+    need(shutil.which("clang") is not None, "clang is installed by .ci/install-deps")
+    from aiohttp import web
+    from freeoffload.agent.trigger import Pusher
+    from freeoffload.firmware_hooks.device.config import load_config_text
+    from freeoffload.firmware_hooks.device.core import Device
+    from freeoffload.firmware_hooks.device.server import make_app
+
+    fop, priv, pub, _ = _policy(tmp_path)
+    port = free_port()
+    device = Device(load_config_text(
+        f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
+        f"trusted_keys: [{pub}]\n", "<test device>", tmp_path))
+    # reports every second: on a busy host a 0.2 s member misses 3 and flaps offline
+    cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv, interval=1.0)
+
+    def stamps() -> set[int]:
+        rows = device.state.load_rows("candidates") or []
+        return {int.from_bytes(v[112:116], "little") for _, v in rows if v.strip(b"\0")}
+
+    async def run() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        loop = asyncio.get_running_loop()
+        # nine agents and the device share this process's threads (each is its own process
+        # in real life): enough of them that the device's to_thread calls never wait
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=64))
+        runner = web.AppRunner(make_app(device), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        daemons = [Daemon(c, SteadyNode(c)) for c in cfgs]
+        by_name = {d.cfg.node: d for d in daemons}
+
+        async def until(what: Any, check: Any, seconds: float = 60) -> Any:
+            end = loop.time() + seconds
+            while not (found := check()):
+                assert loop.time() < end, what() if callable(what) else what
+                await asyncio.sleep(0.05)
+            return found
+
+        try:
+            for d in daemons:
+                await d.start()
+            g1c = by_name["g1c"].agent
+            pusher = next(o.__self__ for o in g1c.observers
+                          if isinstance(getattr(o, "__self__", None), Pusher))
+
+            def ok() -> list[dict[str, Any]]:
+                return [r for r in pusher.refreshes if r["result"] == "ok"]
+
+            await until("no refresh push", ok)
+            assert ok()[0].get("policy", "").startswith("select_target")  # installed first
+            settled, first_stamps = len(ok()), stamps()
+            assert len(first_stamps) == 1 and 0 not in first_stamps
+            await asyncio.sleep(4 * pusher.refresh_interval)
+            quiet = ok()[settled:]  # (a node that misses reports on a busy host may flap)
+            settled = len(ok())
+            local = by_name["g1m2"].local
+            assert isinstance(local, SteadyNode)
+            local.cpu = 60.0
+            moved = await until(lambda: f"no refresh after g1m2's load changed: {ok()[-3:]}",
+                                lambda: [r for r in ok()[settled:]
+                                         if "g1m2: free CPU" in r["reason"]])
+            assert stamps() != first_stamps and len(stamps()) == 1
+            return quiet, [*moved, *g1c.pushes]
+        finally:
+            for d in daemons:
+                await d.stop()
+            await runner.cleanup()
+
+    quiet, (moved, *trigger_pushes) = asyncio.run(run())
+    assert not [r for r in quiet if "free CPU" in r["reason"]]  # steady loads: no push
+    assert moved["action"] == "refresh" and moved["device"] == "dev1"
+    assert trigger_pushes == []  # 60% is below the threshold
 
 
 def _edge(name: str, group: str, secure: bool, ip: int) -> Node:
