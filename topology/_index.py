@@ -41,6 +41,12 @@ class _Arrays:
     power: dict[str, _Floats]  # task Type -> effective ms (inf when no Capability)
 
 
+# Patching one node costs about 1.6 times its share of a full build (9 vs 5.5 us a node with
+# 1000 nodes): past 60% of the nodes changed (a center's group after a burst of reports with no
+# query between), building anew is cheaper.
+REBUILD_SHARE = 0.6
+
+
 def _build(crmap: CRMap) -> _Arrays:
     names = sorted(crmap.nodes)
     nodes = [crmap.nodes[n] for n in names]
@@ -101,10 +107,12 @@ def _arrays(crmap: CRMap) -> _Arrays:
     changed = crmap.take_changed()
     if found is None:
         return crmap.store("index", _build(crmap))  # type: ignore[no-any-return]
-    for name in changed:
-        _patch(found, crmap.nodes[name])
     if changed:
         crmap.store("index-types", None)
+    if len(changed) > REBUILD_SHARE * len(found.names):  # most nodes changed: build anew
+        return crmap.store("index", _build(crmap))  # type: ignore[no-any-return]
+    for name in changed:
+        _patch(found, crmap.nodes[name])
     return found
 
 
