@@ -266,6 +266,12 @@ FOVM_INTERNAL int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *ma
                                        const void *key, uint64_t *ret);
 FOVM_INTERNAL uint8_t *fovm_whole_copy(struct fovm_run *run, const struct fovm_map *map);
 
+/* lookup.c */
+FOVM_INTERNAL int fovm_lookup_any(struct fovm_run *run, uint64_t map, uint64_t key, int pc,
+                                  uint64_t *ret);
+FOVM_INTERNAL int fovm_lookup_map(struct fovm_run *run, struct fovm_map *map, uint64_t key,
+                                  int pc, uint64_t *ret);
+
 /* elf.c, btf.c */
 struct fovm_elf;
 FOVM_INTERNAL int fovm_btf_map_def(const uint8_t *btf, size_t len, const char *name,

@@ -125,6 +125,8 @@ int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
     struct fovm_frame frames[FOVM_MAX_CALL_DEPTH];
     unsigned depth = 0, i;
     int fault_write = 0, rc = 0;
+    /* the built-in map_lookup_elem: called without the helper dispatch */
+    const int direct_lookup = vm->helper_slot[1] >= 0 && vm->helpers[vm->helper_slot[1]].builtin;
 #if FOVM_THREADED
 #define TABLE_ENTRY(name, value) [value] = &&L_##name,
 #ifdef __clang__
@@ -272,6 +274,11 @@ int fovm_interp(struct fovm_run *run, uint64_t *r0, uint64_t *executed)
             run->stack_lo = (uintptr_t)stk_lo;
             insn += IMM;
             blk = insn + 1;
+            NEXT;
+        }
+        if (IMM == 1 && direct_lookup) {
+            if ((rc = fovm_lookup_any(run, reg[1], reg[2], (int)(insn - base), &reg[0])) != 0)
+                goto out;
             NEXT;
         }
         if ((rc = fovm_call_helper(run, &vm->helpers[(int)vm->helper_slot[IMM]], reg + 1,

@@ -12,7 +12,6 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS under -std=c99 */
 #endif
 #include "jit.h"
-#include "maps.h"
 
 #if __STDC_HOSTED__
 #include <stdlib.h>
@@ -210,77 +209,16 @@ int fovm_jit_call(struct fovm_run *run, uint64_t id, uint32_t pc)
 }
 
 /* map_lookup_elem (helper 1) while it is the built-in one (registering a helper compiles the
- * program again): the checks of helpers.c without the dispatch. The result in
- * run->jit_regs[0]. */
+ * program again): lookup.c, the result in run->jit_regs[0]. */
 int fovm_jit_lookup(struct fovm_run *run, uint64_t mp, uint64_t key, uint32_t pc)
 {
-    const struct fovm_vm *vm = run->vm;
-    struct fovm_map *m = NULL;
-    uint32_t i;
-    run->pc = (int)pc;
-    run->jit_regs[0] = 0;
-    for (i = 0; i < vm->nmaps && !m; i++)
-        if ((uint64_t)(uintptr_t)vm->maps[i] == mp)
-            m = vm->maps[i];
-    if (!m)
-        return fovm_fail_at(run->err, FOVM_E_HELPER, (int)pc,
-                            "helper got 0x%X, which is not a map", mp);
-    if (!(key >= run->stack_lo && key <= run->stack_top - m->info.key_size) &&
-        !fovm_mem_ok(run, key, m->info.key_size, 0))
-        return fovm_fail_at(run->err, FOVM_E_HELPER, (int)pc,
-                            "helper got a bad %s pointer 0x%X (%U bytes)", "key", key,
-                            (uint64_t)m->info.key_size);
-    return fovm_map_prog_lookup(run, m, (const void *)(uintptr_t)key, &run->jit_regs[0]);
+    return fovm_lookup_any(run, mp, key, (int)pc, &run->jit_regs[0]);
 }
 
-/* A zero-copy run's first shared map, noted without the general path's search and waiting:
- * 1 when noted, 0 when the general path must do it. */
-static int note_first_map(struct fovm_run *run, const struct fovm_map *m)
-{
-    uint32_t seq = fovm_read_begin(m);
-    if (seq & 1u)
-        return 0;
-    if (run->nseen == 0) {
-        run->seen[0].map = m;
-        run->seen[0].seq = seq;
-        run->nseen = 1;
-        return 1;
-    }
-    if (run->seen[0].map != m)
-        return 0;
-    if (run->seen[0].seq != seq)
-        run->seen[0].seq = seq ^ 1u; /* changed since the first read: the run will not count */
-    return 1;
-}
-
-/* map_lookup_elem where the code generator saw which map r1 holds (an lddw in the same
- * straight run): array rows directly, everything else as fovm_jit_lookup. Array values need
- * no registration: the array's storage is one of the VM's regions. */
+/* The same where the code generator saw which map r1 holds (an lddw in the straight run). */
 int fovm_jit_lookup_map(struct fovm_run *run, struct fovm_map *m, uint64_t key, uint32_t pc)
 {
-    uint32_t idx, i;
-    uint8_t *p = m->data;
-    int writable = !m->readonly && !m->shared && !run->zc;
-    if (m->info.type != FOVM_MAP_ARRAY || !(key >= run->stack_lo && key <= run->stack_top - 4))
-        return fovm_jit_lookup(run, (uint64_t)(uintptr_t)m, key, pc);
-    if (m->shared && !run->zc) { /* a snapshot run: only from the whole-map copy here */
-        for (i = 0; i < run->nwhole && run->whole[i].map != m; i++)
-            ;
-        if (i == run->nwhole)
-            return fovm_jit_lookup(run, (uint64_t)(uintptr_t)m, key, pc);
-        p = run->whole[i].copy;
-        writable = 1;
-    }
-    FOVM_MEMCPY(&idx, (const void *)(uintptr_t)key, 4);
-    run->jit_regs[0] = 0;
-    if (idx >= m->info.max_entries)
-        return 0;
-    if (m->shared && run->zc && !note_first_map(run, m))
-        return fovm_jit_lookup(run, (uint64_t)(uintptr_t)m, key, pc);
-    p += (size_t)idx * m->vstride;
-    fovm_set_hot(run, (uintptr_t)p, m->info.value_size, writable);
-    run->jit_regs[0] = (uint64_t)(uintptr_t)p;
-    return 0;
+    return fovm_lookup_map(run, m, key, (int)pc, &run->jit_regs[0]);
 }
 
 /* An atomic instruction, on the registers native code stored in run->jit_regs. */
