@@ -92,9 +92,10 @@ def auth_middleware(cfg: AgentConfig,
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in OPEN_PATHS or not request.path.startswith("/v1/"):
             return await handler(request)
-        if cfg.tls is not None and request.transport is not None:
+        if cfg.tls is not None:  # no certificate to be had (connection gone): names nothing
+            transport = request.transport
             request[PEER_NAMES_KEY] = certificate_names(
-                request.transport.get_extra_info("peercert"))
+                None if transport is None else transport.get_extra_info("peercert"))
         if not tokens:  # an unauthenticated agent (the embedded default): every peer is ours
             request[GROUP_KEY] = request.headers.get(GROUP_HEADER, cfg.group)
             return await handler(request)

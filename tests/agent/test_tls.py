@@ -190,3 +190,13 @@ def test_a_summary_comes_only_from_the_center_its_certificate_names(pki: Path) -
             await daemon.stop()
 
     asyncio.run(run())
+
+
+def test_certificate_names_are_the_common_name_and_dns_alternative_names() -> None:
+    from freeoffload.agent.auth import certificate_names
+
+    cert = {"subject": ((("organizationName", "ops"),), (("commonName", "edge1"),)),
+            "subjectAltName": (("DNS", "edge1.site-a"), ("IP Address", "10.0.0.1"))}
+    assert certificate_names(cert) == {"edge1", "edge1.site-a"}
+    assert certificate_names(None) == frozenset()  # no certificate: speaks for nobody
+    assert certificate_names({}) == frozenset()
