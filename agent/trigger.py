@@ -13,9 +13,10 @@ logged with its reason.
 Besides the threshold, the center keeps its devices' candidates current (the paper's real-time
 state): every :data:`REFRESH_INTERVAL` seconds it computes each device's rows from the live map
 and pushes them (``action: refresh``) when they changed materially (:func:`material_change`: a
-node came or went, went on or offline, its path latency moved by a tenth (and 0.5 ms: probes'
-jitter between near-equal paths is not news), its free CPU by a tenth of its cores, its free
-Memory or Storage by a tenth) or the last push is :data:`REFRESH_MAX_AGE` seconds old. Every
+node came or went, went on or offline, its free CPU moved by a tenth of its cores, its free
+Memory or Storage by a tenth) or the last push is :data:`REFRESH_MAX_AGE` seconds old. Path
+latencies are not a reason on their own (probes' RTTs jitter by several times on a busy host,
+which would push every second); they travel with the next push, at most 15 s later. Every
 push carries a new stamp, so the device's policy starts counting what it places afresh from
 data that already measures what it sent before. Refreshes are logged as ``refresh`` events and
 kept in :attr:`Pusher.refreshes` (``/v1/pushes`` lists the trigger's fire and restore pushes).
@@ -50,7 +51,6 @@ LEVELS = ("group", "other-group", "cloud")  # a candidate row's level
 REFRESH_INTERVAL = 1.0  # s between two looks at the live map for each device's rows
 REFRESH_MAX_AGE = 15.0  # s: rows older than this are pushed again even when unchanged
 MATERIAL = 0.1  # a change of free CPU by this share of the cores (Memory, Storage: of the value)
-LATENCY_US = 500  # ... of a path latency by a tenth and at least this much
 PUSH_TIMEOUT = 10.0  # s for one device to answer a push
 _SAME = ("flags", "family", "ip", "port", "role", "level", "capable")
 
@@ -65,9 +65,8 @@ def material_change(old: Sequence[Any], new: Sequence[Any]) -> str | None:
     for a, b in zip(old, new, strict=True):
         why += [f"{b.name}: {name} changed" for name in _SAME
                 if getattr(a, name) != getattr(b, name)]
-        if abs(a.latency_us - b.latency_us) >= max(MATERIAL * a.latency_us, LATENCY_US):
-            why.append(f"{b.name}: latency {a.latency_us / 1000:g} -> "
-                       f"{b.latency_us / 1000:g} ms")
+        if not (a.flags | b.flags) & 0x2:
+            continue  # offline before and after: what it measures decides nothing
         if abs(a.free_cpu_milli - b.free_cpu_milli) >= max(MATERIAL * b.cpu_milli, 1):
             why.append(f"{b.name}: free CPU {a.free_cpu_milli / 1000:g} -> "
                        f"{b.free_cpu_milli / 1000:g} cores")
@@ -275,6 +274,7 @@ class Pusher:
     async def refresh(self) -> None:
         """One look at the live map: push each device's rows that changed materially (or are
         older than max_age)."""
+        started = time.monotonic()
         crmap = await self.agent.wider_map()
         for device in self.agent.cfg.trigger.devices:
             sent = self._sent.get(device.name)
@@ -287,10 +287,13 @@ class Pusher:
                 why = material_change(sent.rows, rows) or ""
             if why:
                 await self._push_device(device, device.attached, "refresh",
-                                        f"live candidates changed: {why}", crmap)
+                                        f"live candidates changed: {why}", crmap, started)
 
     async def _push_device(self, device: DeviceConfig, node: str, action: str,
-                           reason: str, crmap: CRMap | None = None) -> None:
+                           reason: str, crmap: CRMap | None = None,
+                           looked: float | None = None) -> None:
+        """Push; a refresh (``looked``: when its map was read) is dropped when another push
+        reached the device since: that one's rows are at least as fresh."""
         from freeoffload.offload_vm.policy import sign_map_update
         from freeoffload.topology.candidates import candidate_items
 
@@ -298,6 +301,9 @@ class Pusher:
                                   "reason": reason}
         lock = self._locks.setdefault(device.name, asyncio.Lock())
         async with lock:  # one push at a time per device: versions only grow
+            sent = self._sent.get(device.name)
+            if looked is not None and sent is not None and sent.at > looked:
+                return
             try:
                 crmap = crmap if crmap is not None else await self.agent.wider_map()
                 status = await self._status(device)

@@ -6,7 +6,10 @@ service. A load ramps up inside edge1's CPU share. The agents run as the file sa
 member of campus-a, whose center, edge2, has a trigger for dev1). When edge1 stays above 70%,
 the center pushes the selection policy and new candidates to dev1's ``freeoffload device``; from
 then on the hook sends dev1's connections to edge3 (secure, lightly loaded), never edge2 or
-edge4 (not secure) nor the cloud.
+edge4 (not secure) nor the cloud. The center also keeps dev1's candidates current as the live
+map changes (refresh pushes): "the push" is the first one after which dev1's rows say edge1
+cannot take the task (left out by the trigger, or without a core free), whichever of the two
+kinds it was; it must come once edge1 is past the threshold.
 
 Output in OUT: ``fig7_cpu.csv`` (every node's CPU, % of its share, every 0.5 s),
 ``fig7_tasks.csv`` (which node served each task), ``fig7.png`` (CPU over time, the push
@@ -55,7 +58,6 @@ class Fig7:
     push_at: float | None = None
     push_record: dict[str, Any] | None = None
     center_view: list[tuple[float, float]] = field(default_factory=list)
-    before: Any = None  # dev1's maps before any push
     stop: threading.Event = field(default_factory=threading.Event)
 
     def prepare(self) -> tuple[Device, Agents]:
@@ -84,7 +86,10 @@ class Fig7:
             row[node.name] = round(min(100.0, 100 * used / (wall * node.cpu)), 1)
         self.cpu_rows.append(row)
         if self.push_record is None and self._pushed(device):
-            self.push_record = _last_push(agents.get(agents.center_of(EDGE), "/v1/pushes"))
+            fired = _last_push(agents.get(agents.center_of(EDGE), "/v1/pushes"))
+            self.push_record = fired or {
+                "action": "refresh", "reason": f"live candidates: {EDGE} has no core free",
+                "targets": []}
         seen = agents.get(agents.center_of(EDGE), f"/v1/nodes/{EDGE}")
         cpu = _cpu_of(seen)
         if cpu is not None:
@@ -100,8 +105,9 @@ class Fig7:
             time.sleep(0.2)
 
     def _pushed(self, device: Device) -> bool:
-        """Whether dev1's device has received the push (its maps changed since the start)."""
-        if self.push_at is None and (device.status() or {}).get("maps") != self.before:
+        """Whether dev1's device has received the push: its candidates say EDGE cannot take a
+        task of its Demand (offline in the rows, or too little CPU free)."""
+        if self.push_at is None and not _edge_usable(self.plan, device):
             self.push_at = time.monotonic() - self.t0
         return self.push_at is not None
 
@@ -122,7 +128,6 @@ class Fig7:
                            "error": "" if found else (result.stderr or result.stdout)[-200:]})
 
     def run(self, device: Device, agents: Agents, timeout: float) -> None:
-        self.before = (device.status() or {}).get("maps")
         self.t0 = time.monotonic()
         node = self.plan.node(EDGE)
         # run by path without site-packages: its start-up must not load the node by itself
@@ -148,6 +153,31 @@ class Fig7:
                 thread.join(timeout=10)
             load.kill()
             load.wait()
+
+
+def _edge_usable(plan: Plan, device: Device) -> bool:
+    """Whether dev1's current candidates let EDGE take one task of dev1's Demand (no rows
+    yet: its programs connect to EDGE unchanged)."""
+    import struct
+
+    from freeoffload.firmware_hooks.store import PolicyStore
+    from freeoffload.topology import load_task
+
+    from freeoffload.errors import HookError
+
+    try:
+        rows = PolicyStore(device.store).map_items("candidates")
+    except (HookError, OSError):
+        return True
+    host, port = plan.address(EDGE).rsplit(":", 1)
+    want = bytes(int(x) for x in host.split("."))
+    demand = round(load_task(device.task_file).demand.cpu_cores * 1000)
+    for value in rows.values():
+        flags, _family, ip4, row_port = struct.unpack_from("<II4sI", value)
+        if flags & 0x1 and ip4 == want and row_port == int(port):
+            free_cpu = struct.unpack_from("<I", value, 52)[0]
+            return bool(flags & 0x2) and free_cpu >= demand
+    return True
 
 
 def _last_push(answer: Any) -> dict[str, Any] | None:
@@ -214,7 +244,7 @@ def _check(run: Fig7) -> None:
     if run.push_at < crossing - 2.0:
         raise TestbedError(f"fig7: dev1 got a push at t={run.push_at:.1f}s, before {EDGE} "
                            f"passed {THRESHOLD:g}% (t={crossing}s)")
-    if (run.push_record or {}).get("action", "fire") != "fire":
+    if (run.push_record or {}).get("action", "fire") not in ("fire", "refresh"):
         raise TestbedError(f"fig7: the first push was not a re-offload: {run.push_record}")
     before = {t["served_by"] for t in run.tasks if t["phase"] == "before"}
     after = [t["served_by"] for t in run.tasks if t["phase"] == "after"]
