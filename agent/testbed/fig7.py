@@ -128,6 +128,15 @@ class Fig7:
                            "error": "" if found else (result.stderr or result.stdout)[-200:]})
 
     def run(self, device: Device, agents: Agents, timeout: float) -> None:
+        # start from the steady state: dev1's center has pushed rows in which both secure
+        # edges are online and idle (the other group's nodes come through the cloud)
+        deadline = time.monotonic() + 60
+        while not (_edge_usable(self.plan, device) and
+                   _edge_usable(self.plan, device, EXPECTED, default=False)):
+            if time.monotonic() > deadline:
+                raise TestbedError(f"fig7: dev1's center never pushed rows with {EDGE} and "
+                                   f"{EXPECTED} online and idle; see logs/edge2.agent.log")
+            time.sleep(0.5)
         self.t0 = time.monotonic()
         node = self.plan.node(EDGE)
         # run by path without site-packages: its start-up must not load the node by itself
@@ -155,9 +164,9 @@ class Fig7:
             load.wait()
 
 
-def _edge_usable(plan: Plan, device: Device) -> bool:
-    """Whether dev1's current candidates let EDGE take one task of dev1's Demand (no rows
-    yet: its programs connect to EDGE unchanged)."""
+def _edge_usable(plan: Plan, device: Device, node: str = EDGE, default: bool = True) -> bool:
+    """Whether dev1's current candidates let ``node`` take one task of dev1's Demand (no rows
+    yet, or no row for it: ``default``; for EDGE, dev1's programs connect to it unchanged)."""
     import struct
 
     from freeoffload.firmware_hooks.store import PolicyStore
@@ -168,8 +177,8 @@ def _edge_usable(plan: Plan, device: Device) -> bool:
     try:
         rows = PolicyStore(device.store).map_items("candidates")
     except (HookError, OSError):
-        return True
-    host, port = plan.address(EDGE).rsplit(":", 1)
+        return default
+    host, port = plan.address(node).rsplit(":", 1)
     want = bytes(int(x) for x in host.split("."))
     demand = round(load_task(device.task_file).demand.cpu_cores * 1000)
     for value in rows.values():
@@ -177,7 +186,7 @@ def _edge_usable(plan: Plan, device: Device) -> bool:
         if flags & 0x1 and ip4 == want and row_port == int(port):
             free_cpu = struct.unpack_from("<I", value, 52)[0]
             return bool(flags & 0x2) and free_cpu >= demand
-    return True
+    return default
 
 
 def _last_push(answer: Any) -> dict[str, Any] | None:
