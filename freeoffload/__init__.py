@@ -5,43 +5,9 @@ The parts install as ``freeoffload.topology``, ``freeoffload.probes``, ``freeoff
 the error tree, the YAML-with-locations loader and the ``freeoffload`` command line.
 """
 
-from .errors import (
-    AgentConfigError,
-    AgentError,
-    ConfigError,
-    ExecutionFaultError,
-    FreeOffloadError,
-    HookError,
-    Location,
-    PolicyError,
-    ProbeError,
-    ProbeSpecError,
-    Problem,
-    ProgramRejectedError,
-    TaskError,
-    TestbedError,
-    TopologyError,
-    VMError,
-)
+from . import errors
+from .errors import *  # noqa: F403  (the error tree is the facade's public API)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AgentConfigError",
-    "AgentError",
-    "ConfigError",
-    "ExecutionFaultError",
-    "FreeOffloadError",
-    "HookError",
-    "Location",
-    "PolicyError",
-    "ProbeError",
-    "ProbeSpecError",
-    "Problem",
-    "ProgramRejectedError",
-    "TaskError",
-    "TestbedError",
-    "TopologyError",
-    "VMError",
-    "__version__",
-]
+__all__ = [*errors.__all__, "__version__"]
