@@ -217,9 +217,15 @@ class _Builder:
     def construct(self, tag: str, text: str, event: Any) -> Any:
         try:
             return self.constructor.construct_object(yaml.ScalarNode(tag, text))
-        except (yaml.YAMLError, ValueError) as err:
+        except (yaml.YAMLError, ValueError, LookupError, TypeError, OverflowError) as err:
+            # PyYAML's constructors fail on some texts with IndexError or KeyError (an empty
+            # `!!int`, `!!bool maybe`): each is a value the tag cannot read
+            short = tag.rsplit(":", 1)[-1]
+            why = (f"{err}" if isinstance(err, (yaml.YAMLError, ValueError))
+                   else f"{text!r} is not a valid {short}")
+            hint = "write a value of that type after the tag, or drop the tag"
             self.problems.append(Problem(self.loc(event.start_mark), text,
-                                         f"cannot read as {tag}: {err}"))
+                                         f"cannot read as {tag}: {why}", hint))
             return text
 
     def add(self, value: Any, event: Any, opened: bool = False) -> None:

@@ -82,5 +82,17 @@ def test_a_text_that_looks_like_a_value_but_is_none_is_a_located_problem() -> No
         "v.yaml:2:7: 2024-13-45: cannot read as timestamp: month must be in 1..12; "
         "quote it to make it a string",
         "v.yaml:3:4: x: cannot read as tag:yaml.org,2002:float: could not convert string to "
-        "float: 'x'",
+        "float: 'x'; write a value of that type after the tag, or drop the tag",
+    ]
+
+
+def test_a_tag_with_a_text_it_cannot_read_is_a_located_problem() -> None:
+    # PyYAML's own constructors fail on these with IndexError and KeyError
+    with pytest.raises(ConfigError) as info:
+        load_yaml_text("a: !!int \nb: 2\nc: !!bool maybe\n", "t.yaml")
+    assert str(info.value).splitlines() == [
+        "t.yaml:1:4: cannot read as tag:yaml.org,2002:int: '' is not a valid int; "
+        "write a value of that type after the tag, or drop the tag",
+        "t.yaml:3:4: maybe: cannot read as tag:yaml.org,2002:bool: 'maybe' is not a valid "
+        "bool; write a value of that type after the tag, or drop the tag",
     ]
