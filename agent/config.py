@@ -20,7 +20,14 @@ Example::
     report_interval: 2
     offline_after: 3
     record: {Role: edge, Security: true, Address: 10.0.0.1:8080}
-    trigger: {threshold: 70, hysteresis: 10, samples: 3, devices: [...]}
+    trigger: {threshold: 70, hysteresis: 10, samples: 3, devices: [...],
+              refresh: {interval: 1, max_age: 15, min_change: 0.1}}
+
+``trigger.refresh`` tunes how a center keeps its devices' candidates current besides the
+threshold (:mod:`freeoffload.agent.trigger`): it looks at the live map every ``interval``
+seconds, pushes a device's rows when they changed by at least ``min_change`` (a share of a
+node's cores for free CPU, of the value for free Memory and Storage) or are ``max_age`` seconds
+old.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ __all__ = [
     "ROLES",
     "AgentConfig",
     "DeviceConfig",
+    "RefreshConfig",
     "TLSConfig",
     "TriggerConfig",
     "default_config",
@@ -71,6 +79,15 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True)
+class RefreshConfig:
+    """How a center keeps its devices' candidates current between threshold pushes."""
+
+    interval: float = 1.0  # s between two looks at the live map
+    max_age: float = 15.0  # s: rows this old are pushed again even when unchanged
+    min_change: float = 0.1  # free CPU moved by this share of the cores (Memory, Storage: value)
+
+
+@dataclass(frozen=True)
 class TriggerConfig:
     """When a node's CPU stays >= threshold for ``samples`` reports, push new targets."""
 
@@ -80,6 +97,7 @@ class TriggerConfig:
     policy: str = ""  # the signed selection policy (.fop) pushed with the first map update
     key: str = ""  # Ed25519 private key that signs map updates
     devices: tuple[DeviceConfig, ...] = ()
+    refresh: RefreshConfig = field(default_factory=RefreshConfig)
 
 
 @dataclass(frozen=True)
@@ -250,7 +268,18 @@ def _read_trigger(chk: Checker) -> TriggerConfig:
     return TriggerConfig(threshold=threshold, hysteresis=hysteresis,
                          samples=int(chk.number("samples", 3, low=1, integer=True)),
                          policy=chk.path("policy"), key=chk.path("key"),
-                         devices=tuple(devices))
+                         devices=tuple(devices),
+                         refresh=chk.sub("refresh", _read_refresh, RefreshConfig()))
+
+
+def _read_refresh(chk: Checker) -> RefreshConfig:
+    interval = chk.number("interval", 1.0, low=0.05, high=3600)
+    max_age = chk.number("max_age", 15.0, low=0.05, high=86400)
+    if max_age < interval:
+        chk.problem("max_age", f"{max_age:g} s is shorter than interval {interval:g} s",
+                    "rows are looked at every interval: max_age must be at least that")
+    return RefreshConfig(interval=interval, max_age=max_age,
+                         min_change=chk.number("min_change", 0.1, low=0.01, high=1))
 
 
 def _cross_checks(cfg: AgentConfig, data: LocMap, source: str) -> list[Problem]:

@@ -11,12 +11,13 @@ the device lacks it); on restore it pushes the targets of the map as it now is. 
 logged with its reason.
 
 Besides the threshold, the center keeps its devices' candidates current (the paper's real-time
-state): every :data:`REFRESH_INTERVAL` seconds it computes each device's rows from the live map
-and pushes them (``action: refresh``) when they changed materially (:func:`material_change`: a
-node came or went, went on or offline, its free CPU moved by a tenth of its cores, its free
-Memory or Storage by a tenth) or the last push is :data:`REFRESH_MAX_AGE` seconds old. Path
-latencies are not a reason on their own (probes' RTTs jitter by several times on a busy host,
-which would push every second); they travel with the next push, at most 15 s later. Every
+state): every ``trigger.refresh.interval`` seconds (1 by default) it computes each device's
+rows from the live map and pushes them (``action: refresh``) when they changed materially
+(:func:`material_change`: a node came or went, went on or offline, its free CPU moved by
+``min_change`` of its cores, a tenth by default, its free Memory or Storage by that share) or
+the last push is ``max_age`` seconds old (15 by default). Path latencies are not a reason on
+their own (probes' RTTs jitter by several times on a busy host, which would push every
+second); they travel with the next push, at most ``max_age`` later. Every
 push carries a new stamp, so the device's policy starts counting what it places afresh from
 data that already measures what it sent before. Refreshes are logged as ``refresh`` events and
 kept in :attr:`Pusher.refreshes` (``/v1/pushes`` lists the trigger's fire and restore pushes).
@@ -38,7 +39,7 @@ from freeoffload.topology import CPU, ComputingPower, CRMap, Edge, Node
 
 from freeoffload.errors import AgentConfigError, AgentError, Location
 
-from .config import AgentConfig, DeviceConfig
+from .config import AgentConfig, DeviceConfig, RefreshConfig
 from .log import event
 from .service import Agent
 
@@ -48,17 +49,16 @@ log = logging.getLogger("freeoffload.agent.trigger")
 DEVICE_LINK_MS = 1.0
 DEVICE_LINK_MBIT = 100.0
 LEVELS = ("group", "other-group", "cloud")  # a candidate row's level
-REFRESH_INTERVAL = 1.0  # s between two looks at the live map for each device's rows
-REFRESH_MAX_AGE = 15.0  # s: rows older than this are pushed again even when unchanged
-MATERIAL = 0.1  # a change of free CPU by this share of the cores (Memory, Storage: of the value)
 PUSH_TIMEOUT = 10.0  # s for one device to answer a push
 _SAME = ("flags", "family", "ip", "port", "role", "level", "capable")
 
 
-def material_change(old: Sequence[Any], new: Sequence[Any]) -> str | None:
+def material_change(old: Sequence[Any], new: Sequence[Any],
+                    share: float = RefreshConfig.min_change) -> str | None:
     """What changed between candidate rows ``old`` and ``new`` that would make a device decide
-    differently ("; "-separated), or None when they differ only by noise (see the module's
-    docstring)."""
+    differently ("; "-separated), or None when they differ only by noise: free CPU by less than
+    ``share`` of the node's cores, free Memory or Storage by less than ``share`` of the value
+    (see the module's docstring)."""
     if [r.name for r in old] != [r.name for r in new]:
         return f"candidates now {', '.join(r.name for r in new) or 'none'}"
     why = []
@@ -67,12 +67,12 @@ def material_change(old: Sequence[Any], new: Sequence[Any]) -> str | None:
                 if getattr(a, name) != getattr(b, name)]
         if not (a.flags | b.flags) & 0x2:
             continue  # offline before and after: what it measures decides nothing
-        if abs(a.free_cpu_milli - b.free_cpu_milli) >= max(MATERIAL * b.cpu_milli, 1):
+        if abs(a.free_cpu_milli - b.free_cpu_milli) >= max(share * b.cpu_milli, 1):
             why.append(f"{b.name}: free CPU {a.free_cpu_milli / 1000:g} -> "
                        f"{b.free_cpu_milli / 1000:g} cores")
         for attr in ("free_memory_mib", "free_storage_mib"):
             x, y = getattr(a, attr), getattr(b, attr)
-            if abs(x - y) >= max(MATERIAL * max(x, y), 1):
+            if abs(x - y) >= max(share * max(x, y), 1):
                 why.append(f"{b.name}: free {attr.split('_')[1]} {x} -> {y} MiB")
     return "; ".join(why) or None
 
@@ -204,17 +204,17 @@ class Pusher:
     """Pushes the policy and candidates of the devices attached to a node: on the threshold
     trigger, and whenever the live candidates change materially (refresh)."""
 
-    def __init__(self, agent: Agent, material: PushMaterial,
-                 refresh_interval: float = REFRESH_INTERVAL,
-                 max_age: float = REFRESH_MAX_AGE) -> None:
+    def __init__(self, agent: Agent, material: PushMaterial) -> None:
         self.agent = agent
         self.material = material
         self.trigger = CpuTrigger(agent.cfg.trigger.threshold, agent.cfg.trigger.hysteresis,
                                   agent.cfg.trigger.samples)
         self.history = agent.pushes
         self.refreshes: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
-        self.refresh_interval = refresh_interval
-        self.max_age = max_age
+        refresh = agent.cfg.trigger.refresh
+        self.refresh_interval = refresh.interval
+        self.max_age = refresh.max_age
+        self.min_change = refresh.min_change
         self._sent: dict[str, _Sent] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -284,7 +284,7 @@ class Pusher:
             elif time.monotonic() - sent.at >= self.max_age:
                 why = f"rows {self.max_age:g} s old"
             else:
-                why = material_change(sent.rows, rows) or ""
+                why = material_change(sent.rows, rows, self.min_change) or ""
             if why:
                 await self._push_device(device, device.attached, "refresh",
                                         f"live candidates changed: {why}", crmap, started)

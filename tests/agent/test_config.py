@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from freeoffload.agent.config import default_config, load_config
+from freeoffload.agent.config import RefreshConfig, default_config, load_config, load_config_text
 
 from freeoffload.errors import AgentConfigError
 
@@ -19,6 +19,7 @@ def test_good_config_loads_every_field() -> None:
     assert cfg.cloud == "10.0.0.9:7070" and cfg.peers == ("10.0.1.2:7070",)
     assert cfg.tokens == {"g2": "g2-secret"} and cfg.token == "g1-secret"
     assert cfg.trigger.threshold == 70 and cfg.trigger.samples == 3
+    assert cfg.trigger.refresh == RefreshConfig(interval=0.5, max_age=30, min_change=0.2)
     assert cfg.record["Security"] is True
 
 
@@ -51,6 +52,21 @@ def test_every_problem_is_reported_with_line_and_field() -> None:
         assert any(line.startswith(want) for line in lines), (want, lines)
     assert any("trigger.devices[0].attached: missing" in line for line in lines)
     assert any("trigger.key: devices are listed but no signing key" in line for line in lines)
+
+
+def test_refresh_defaults_and_errors_name_line_field_and_allowed_values() -> None:
+    assert load_config_text("node: a\ntrigger: {threshold: 80}\n").trigger.refresh == \
+        RefreshConfig(interval=1.0, max_age=15.0, min_change=0.1)
+    src = str(DATA / "bad/refresh.yaml")
+    with pytest.raises(AgentConfigError) as caught:
+        load_config(src)
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith(f"{src}:6:14: trigger.refresh.max_age: 10 s is shorter than "
+                               "interval 20 s; rows are looked at every interval"), lines
+    assert lines[1] == f"{src}:7:17: trigger.refresh.min_change: 1.5 is out of range; " \
+                       "allowed: 0.01..1", lines
+    assert lines[2].startswith(f"{src}:8:5: trigger.refresh.every: unknown field"), lines
+    assert len(lines) == 3, lines
 
 
 def test_yaml_syntax_error_names_the_line() -> None:

@@ -48,6 +48,10 @@ def test_material_change_ignores_noise_and_names_what_moved() -> None:
         return rows
 
     assert material_change(before, with_cpu("edge3", 27)) is None  # 0.16 of its 8 cores
+    # trigger.refresh.min_change: a finer share counts that move, a coarser one ignores more
+    assert material_change(before, with_cpu("edge3", 27), 0.01) == \
+        "edge3: free CPU 6 -> 5.84 cores"
+    assert material_change(before, with_cpu("edge3", 60), 0.5) is None
     why = material_change(before, with_cpu("edge3", 60))  # 2.8 cores fewer free
     assert why == "edge3: free CPU 6 -> 3.2 cores", why
     edge2 = crmap.nodes["edge2"]

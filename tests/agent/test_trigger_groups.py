@@ -31,7 +31,8 @@ TASKS = {  # (Type, Sensitive, Urgent)
 }
 
 
-def _agents(device_url: str, fop: Path, key: Path, interval: float = INTERVAL) -> list[Any]:
+def _agents(device_url: str, fop: Path, key: Path, interval: float = INTERVAL,
+            refresh: dict[str, float] | None = None) -> list[Any]:
     cloud = config(node="cloud", role="cloud", group="cloud", token="tc",
                    tokens={"g1": "t1", "g2": "t2"}, report_interval=interval,
                    record={"Role": "cloud", "Security": True}, prober={"interval": 0.3},
@@ -39,6 +40,8 @@ def _agents(device_url: str, fop: Path, key: Path, interval: float = INTERVAL) -
     trigger = {"threshold": 70, "hysteresis": 10, "samples": 2, "policy": str(fop),
                "key": str(key), "devices": [{"name": "dev1", "attached": "g1m1",
                                              "url": device_url}]}
+    if refresh is not None:
+        trigger["refresh"] = refresh
     cfgs = [cloud]
     for group, token, secure in (("g1", "t1", False), ("g2", "t2", True)):
         extra: dict[str, Any] = {"trigger": trigger} if group == "g1" else {}
@@ -167,7 +170,9 @@ def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -
         f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
         f"trusted_keys: [{pub}]\n", "<test device>", tmp_path))
     # reports every second: on a busy host a 0.2 s member misses 3 and flaps offline
-    cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv, interval=1.0)
+    # trigger.refresh from the config: looks twice a second, no push for age alone here
+    cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv, interval=1.0,
+                   refresh={"interval": 0.5, "max_age": 600, "min_change": 0.2})
 
     def stamps() -> set[int]:
         rows = device.state.load_rows("candidates") or []
@@ -201,6 +206,7 @@ def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -
             def ok() -> list[dict[str, Any]]:
                 return [r for r in pusher.refreshes if r["result"] == "ok"]
 
+            assert (pusher.refresh_interval, pusher.max_age, pusher.min_change) == (0.5, 600, 0.2)
             await until("no refresh push", ok)
             assert ok()[0].get("policy", "").startswith("select_target")  # installed first
             settled, first_stamps = len(ok()), stamps()
@@ -223,6 +229,7 @@ def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -
 
     quiet, (moved, *trigger_pushes) = asyncio.run(run())
     assert not [r for r in quiet if "free CPU" in r["reason"]]  # steady loads: no push
+    assert not [r for r in quiet if " s old" in r["reason"]]  # max_age 600 s
     assert moved["action"] == "refresh" and moved["device"] == "dev1"
     assert trigger_pushes == []  # 60% is below the threshold
 
