@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from freeoffload.errors import ConfigError, Location, TaskError, TopologyError
 from freeoffload.yamlfile import LocList, LocMap, load_yaml, load_yaml_text, location_of
 
 from ._check import Checker, describe
+from ._fastread import NO_POWER, NODE_OPTIONAL, fast_edge, fast_node, is_host_port
 from .model import (
     CPU,
     ROLES,
@@ -37,9 +37,6 @@ from .model import (
 __all__ = ["from_json", "kind_of", "load_task", "load_task_text", "load_topology",
            "load_topology_text", "parse_task", "parse_topology"]
 
-_NO_POWER = ComputingPower(CPU(0.0, 0.0), 0.0, 0.0)
-_NODE_OPTIONAL = ("Group", "Address", "ComputingPower", "Security", "Resource", "Capability",
-                  "Online", "Updated")
 PROTOCOLS = ("tcp", "udp")
 _NOWHERE = Location("")
 
@@ -85,16 +82,11 @@ def _capability(check: Checker, data: LocMap, path: str) -> dict[str, float]:
     return out
 
 
-def _is_host_port(address: str) -> bool:
-    host, sep, port = address.rpartition(":")
-    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
-
-
 def _address(check: Checker, data: LocMap, path: str) -> str:
     address = check.string(data, "Address", path)
     if not address:
         return ""
-    if not _is_host_port(address):
+    if not is_host_port(address):
         check.add(data.value_loc("Address"), f"{path}.Address",
                   f"expected host:port, got {describe(address)}",
                   "e.g. 10.0.0.11:8080 or [fd00::1]:8080, port 1-65535")
@@ -114,7 +106,7 @@ def _sub(check: Checker, data: LocMap, key: str, path: str) -> LocMap | None:
 def _node(check: Checker, data: LocMap, index: int) -> Node | None:
     name = check.string(data, "Name", f"nodes[{index}]")
     path = f"nodes[{name or index}]"
-    check.keys(data, path, ("Name", "Role"), _NODE_OPTIONAL)
+    check.keys(data, path, ("Name", "Role"), NODE_OPTIONAL)
     role = check.string(data, "Role", path, choices=ROLES, what="Role")
     served = role in ("cloud", "edge")
     for key in (("ComputingPower", "Address") if served else ()) + \
@@ -125,7 +117,7 @@ def _node(check: Checker, data: LocMap, index: int) -> Node | None:
                       f"add '{key}:' to this node")
     power_data = _sub(check, data, "ComputingPower", path)
     power = _computing_power(check, power_data, f"{path}.ComputingPower") \
-        if power_data is not None else _NO_POWER
+        if power_data is not None else NO_POWER
     resource_data = _sub(check, data, "Resource", path)
     resource = _resource(check, resource_data, f"{path}.Resource", power) \
         if resource_data is not None else Resource()
@@ -169,107 +161,6 @@ def _edge(check: Checker, data: LocMap, index: int, names: dict[str, LocMap]) ->
     return Edge(ends[0], ends[1], bandwidth, latency)
 
 
-# ---- the common case: a node or edge with nothing to report, read without the checker ----
-# A Checker call per field costs ~1 us of bookkeeping: a third of loading a 10,000-node map.
-# These readers apply exactly the rules of _node/_edge and give up (None) at the first thing
-# they would have to report; the checker then reads that item again and says what is wrong.
-
-_NODE_KEYS = frozenset(("Name", "Role", *_NODE_OPTIONAL))
-_NODE_NEEDS = {"cloud": ("ComputingPower", "Address"), "edge": ("ComputingPower", "Address",
-               "Group"), "device": ("Group",)}
-_POWER_KEYS = frozenset(("CPU", "Memory", "Storage"))
-_CPU_KEYS = frozenset(("cores", "MHz"))
-_RESOURCE_KEYS = frozenset(("cpu_percent", "memory_used", "storage_used", "running_tasks"))
-_EDGE_KEYS = frozenset(("StartNode", "EndNode", "BandWidth", "Latency"))
-
-
-def _amount(value: Any) -> bool:
-    """A finite number >= 0 that is not a bool: what Checker.number takes as it is."""
-    kind = type(value)
-    return (kind is float or kind is int) and 0 <= value < math.inf
-
-
-def _text(value: Any) -> bool:
-    return type(value) is str and bool(value.strip())
-
-
-def _fast_power(data: Any) -> ComputingPower | None:
-    if not isinstance(data, LocMap) or data.keys() != _POWER_KEYS:
-        return None
-    cpu, memory, storage = data["CPU"], data["Memory"], data["Storage"]
-    if not isinstance(cpu, LocMap) or "cores" not in cpu or not cpu.keys() <= _CPU_KEYS:
-        return None
-    cores, mhz = cpu["cores"], cpu.get("MHz", 0.0)
-    if not (_amount(cores) and cores > 0 and _amount(mhz) and _amount(memory)
-            and _amount(storage)):
-        return None
-    return ComputingPower(CPU(float(cores), float(mhz)), float(memory), float(storage))
-
-
-def _fast_resource(data: Any, power: ComputingPower) -> Resource | None:
-    if not isinstance(data, LocMap) or not data.keys() <= _RESOURCE_KEYS:
-        return None
-    get = data.get
-    cpu, memory, storage, tasks = (get("cpu_percent", 0.0), get("memory_used", 0.0),
-                                   get("storage_used", 0.0), get("running_tasks", 0.0))
-    if not (_amount(cpu) and cpu <= 100 and _amount(memory) and _amount(storage)
-            and _amount(tasks) and tasks == int(tasks)):
-        return None
-    if float(memory) > power.memory_mib or float(storage) > power.storage_gib:
-        return None
-    return Resource(float(cpu), float(memory), float(storage), int(float(tasks)))
-
-
-def _fast_capability(data: Any) -> dict[str, float] | None:
-    if not isinstance(data, LocMap):
-        return None
-    out: dict[str, float] = {}
-    for key, value in data.items():
-        if key not in TASK_TYPES or not (_amount(value) and value > 0):
-            return None
-        out[key] = float(value)
-    return out
-
-
-def _fast_node(data: LocMap) -> Node | None:
-    """The node, when _node would report nothing about it; else None."""
-    get = data.get
-    name, role = get("Name"), get("Role")
-    if not (type(name) is str and name.strip() and type(role) is str and role in _NODE_NEEDS
-            and data.keys() <= _NODE_KEYS and all(k in data for k in _NODE_NEEDS[role])):
-        return None
-    power = _fast_power(get("ComputingPower")) if "ComputingPower" in data else _NO_POWER
-    if power is None:
-        return None
-    resource = _fast_resource(get("Resource"), power) if "Resource" in data else Resource()
-    capability = _fast_capability(get("Capability")) if "Capability" in data else {}
-    group, address = get("Group", ""), get("Address", "")
-    security, online, updated = get("Security", False), get("Online", True), get("Updated", 0)
-    if resource is None or capability is None or type(security) is not bool or \
-            type(online) is not bool or not _amount(updated) or \
-            ("Group" in data and not _text(group)) or \
-            ("Address" in data and not (_text(address) and _is_host_port(address))):
-        return None
-    role_value: Role = "cloud" if role == "cloud" else "edge" if role == "edge" else "device"
-    return Node(name=name, role=role_value, computing_power=power, group=group,
-                address=address, security=security, resource=resource, capability=capability,
-                online=online, updated=float(updated) if "Updated" in data else None)
-
-
-def _fast_edge(data: LocMap, names: dict[str, LocMap]) -> Edge | None:
-    """The edge, when _edge would report nothing about it; else None."""
-    if data.keys() != _EDGE_KEYS:
-        return None
-    start, end, bandwidth, latency = (data["StartNode"], data["EndNode"], data["BandWidth"],
-                                      data["Latency"])
-    if start == end or type(start) is not str or start not in names or \
-            type(end) is not str or end not in names:
-        return None
-    if not (_amount(bandwidth) and bandwidth > 0 and _amount(latency)):
-        return None
-    return Edge(start, end, float(bandwidth), float(latency))
-
-
 def _nodes(check: Checker, items: Any, loc: Location
            ) -> tuple[dict[str, Node], dict[str, LocMap]]:
     """The valid nodes, and every named node's mapping (valid or not, for edge checks).
@@ -284,7 +175,7 @@ def _nodes(check: Checker, items: Any, loc: Location
             check.mapping(item, seq.item_loc(index) if seq else loc, f"nodes[{index}]")
         if data is None:
             continue
-        node = _fast_node(data) or _node(check, data, index)
+        node = fast_node(data) or _node(check, data, index)
         name = data.get("Name")
         if not isinstance(name, str) or not name.strip():
             continue
@@ -307,7 +198,7 @@ def _edges(check: Checker, items: Any, loc: Location, names: dict[str, LocMap]) 
     for index, item in enumerate(seq or ()):
         data = item if isinstance(item, LocMap) else \
             check.mapping(item, seq.item_loc(index) if seq else loc, f"edges[{index}]")
-        edge = (_fast_edge(data, names) or _edge(check, data, index, names)) \
+        edge = (fast_edge(data, names) or _edge(check, data, index, names)) \
             if data is not None else None
         if edge is None or data is None:
             continue

@@ -1,4 +1,4 @@
-"""The loader's common-case readers (_fast_node, _fast_edge) agree with the full checks.
+"""The common-case readers (topology/_fastread.py) agree with the loader's full checks.
 
 They exist for speed only: whenever they return a node or edge, the checker must find nothing
 to report about it and build the very same record; for anything else they must step aside.
@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 from freeoffload.topology._check import Checker
-from freeoffload.topology.loader import _edge, _fast_edge, _fast_node, _node
+from freeoffload.topology._fastread import fast_edge, fast_node
+from freeoffload.topology.loader import _edge, _node
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,7 +63,7 @@ def _located(value: dict[str, Any]) -> LocMap:
 @given(NODE)
 def test_a_node_read_fast_is_the_one_the_checker_builds(value: dict[str, Any]) -> None:
     data = _located(value)
-    fast = _fast_node(data)
+    fast = fast_node(data)
     check = Checker("fast.yaml")
     full = _node(check, data, 0)
     if fast is not None:
@@ -77,7 +78,7 @@ def test_a_node_read_fast_is_the_one_the_checker_builds(value: dict[str, Any]) -
 def test_an_edge_read_fast_is_the_one_the_checker_builds(value: dict[str, Any]) -> None:
     data = _located(value)
     names = {name: LocMap() for name in ("a", "b")}
-    fast = _fast_edge(data, names)
+    fast = fast_edge(data, names)
     check = Checker("fast.yaml")
     full = _edge(check, data, 0, names)
     if fast is not None:
@@ -93,6 +94,6 @@ def test_a_well_formed_node_and_edge_take_the_fast_path() -> None:
                                         "Storage": 256},
                      "Resource": {"cpu_percent": 20, "memory_used": 2048},
                      "Capability": {"cpu": 5.5}, "Security": True, "Online": True})
-    assert _fast_node(node) is not None
+    assert fast_node(node) is not None
     edge = _located({"StartNode": "a", "EndNode": "b", "BandWidth": 1000, "Latency": 2.5})
-    assert _fast_edge(edge, {"a": LocMap(), "b": LocMap()}) is not None
+    assert fast_edge(edge, {"a": LocMap(), "b": LocMap()}) is not None
