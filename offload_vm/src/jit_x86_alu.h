@@ -273,9 +273,14 @@ static void local_call(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
 static void helper_call(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
 {
     struct fovm_jit *j = x->j;
-    spill(j, 1, 5, 0);
+    struct fixups slow = {{0}, 0}, done = {{0}, 0};
     if (in->code == EBPF_OP_CALL && in->imm == 1 && fovm_helper_get(j->vm, 1)->builtin) {
         /* the built-in map_lookup_elem(r1 map, r2 key) */
+        if (j->r1_map >= 0 && j->vm->maps[j->r1_map]->info.type == FOVM_MAP_ARRAY) {
+            lookup_inline(j, j->vm->maps[j->r1_map], &slow, &done);
+            place(j, &slow);
+        }
+        spill(j, 1, 5, 0);
         rr(j, 1, 0x89, RSI, RDX);
         mov_imm32(j, RCX, pc);
         if (j->r1_map >= 0) {
@@ -292,8 +297,10 @@ static void helper_call(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
         }
         status_check(x, pc);
         spill(j, 0, 5, 1);
+        place(j, &done);
         return;
     }
+    spill(j, 1, 5, 0);
     if (in->code == EBPF_OP_CALLX)
         rr(j, 1, 0x89, D(in), RSI);
     else

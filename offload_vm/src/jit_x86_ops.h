@@ -210,6 +210,120 @@ static void lddw(struct fovm_jit *j, uint32_t pc, const struct ebpf_insn *in)
     rr(j, 1, 0x09, R11, D(in));
 }
 
+/* ---- map_lookup_elem inline (array maps the code generator saw in r1) ---- */
+
+#define MAPF(field) ((int32_t)offsetof(struct fovm_map, field))
+
+static void imul_imm(struct fovm_jit *j, int r, uint32_t v) /* r = r * v (64-bit) */
+{
+    rex(j, 1, r, r, 0);
+    b(j, 0x69);
+    b(j, 0xc0u | (unsigned)(r & 7) << 3 | (unsigned)(r & 7));
+    d32(j, v);
+}
+
+/* jcc rel32 to a label of the inline lookup, patched when it is placed */
+struct fixups {
+    size_t at[8];
+    unsigned n;
+};
+static void jcc_to(struct fovm_jit *j, struct fixups *f, int cc)
+{
+    if (f->n < 8)
+        f->at[f->n++] = cc < 0 ? jmp32(j) : jcc32(j, cc);
+    else
+        j->failed = 1;
+}
+static void place(struct fovm_jit *j, const struct fixups *f)
+{
+    unsigned i;
+    for (i = 0; i < f->n; i++)
+        here32(j, f->at[i]);
+}
+
+/* fovm_lookup_map's fast paths for an array map m in native code, with no call: the key a
+ * 4-byte index in the current frame, the row in the map's own memory (a local map), in the
+ * run's whole-map copy (a snapshot run whose first copy is m), or in place in shared storage
+ * (a zero-copy run whose first shared map is m and whose sequence is unchanged); the row
+ * becomes the hot region as in C. r0 = the row or 0; r1-r5 are kept. Everything else jumps
+ * to the label the caller gets back (the C call). */
+static void lookup_inline(struct fovm_jit *j, const struct fovm_map *m, struct fixups *slow,
+                          struct fixups *done)
+{
+    struct fixups null = {{0}, 0}, shared = {{0}, 0}, zc = {{0}, 0}, have = {{0}, 0};
+    uint64_t a;
+    size_t same;
+    fovm_copy(&a, &m, sizeof a);
+    mem(j, 1, 0, 0x3b, RSI, R12, RUNF(stack_lo), 0); /* cmp rsi, stack_lo */
+    jcc_to(j, slow, CC_B);
+    mem(j, 1, 0, 0x8b, R11, R12, RUNF(stack_top), 0);
+    alu_imm(j, 1, 5, R11, 4);
+    rr(j, 1, 0x39, R11, RSI); /* cmp rsi, r11 */
+    jcc_to(j, slow, CC_A);
+    mem(j, 0, 0, 0x8b, R9, RSI, 0, 0); /* r9d = index */
+    alu_imm(j, 0, 7, R9, (int32_t)m->info.max_entries);
+    jcc_to(j, &null, CC_AE);
+    imul_imm(j, R9, (uint32_t)m->vstride);
+    mov_imm64(j, R10, a);
+    mem(j, 0, 0, 0x83, 7, R10, MAPF(shared), 0);
+    b(j, 0);
+    jcc_to(j, &shared, CC_NE);
+    /* a local map: writable unless read-only or the run is zero-copy */
+    mem(j, 1, 0, 0x03, R9, R10, MAPF(data), 0);
+    mem(j, 0, 0, 0x8b, R11, R12, RUNF(zc), 0);
+    mem(j, 0, 0, 0x0b, R11, R10, MAPF(readonly), 0); /* or r11d, readonly */
+    rr(j, 0, 0x85, R11, R11);
+    b(j, 0x41), b(j, 0x0f), b(j, 0x94), b(j, 0xc3);   /* sete r11b */
+    b(j, 0x45), b(j, 0x0f), b(j, 0xb6), b(j, 0xdb);   /* movzx r11d, r11b */
+    jcc_to(j, &have, -1);
+    place(j, &shared);
+    mem(j, 0, 0, 0x83, 7, R12, RUNF(zc), 0);
+    b(j, 0);
+    jcc_to(j, &zc, CC_NE);
+    /* a snapshot run: m must be its first whole-map copy */
+    mem(j, 0, 0, 0x83, 7, R12, RUNF(nwhole), 0);
+    b(j, 0);
+    jcc_to(j, slow, CC_E);
+    mem(j, 1, 0, 0x3b, R10, R12, RUNF(whole[0].map), 0);
+    jcc_to(j, slow, CC_NE);
+    mem(j, 1, 0, 0x03, R9, R12, RUNF(whole[0].copy), 0);
+    mov_imm32(j, R11, 1);
+    jcc_to(j, &have, -1);
+    /* a zero-copy run: m must be its first shared map, its sequence unchanged */
+    place(j, &zc);
+    mem(j, 0, 0, 0x83, 7, R12, RUNF(nseen), 0);
+    b(j, 0);
+    jcc_to(j, slow, CC_E);
+    mem(j, 1, 0, 0x3b, R10, R12, RUNF(seen[0].map), 0);
+    jcc_to(j, slow, CC_NE);
+    mem(j, 1, 0, 0x8b, R11, R10, MAPF(hdr), 0);
+    mem(j, 0, 0, 0x8b, R11, R11, (int32_t)offsetof(struct fovm_map_hdr, seq), 0);
+    mem(j, 0, 0, 0x3b, R11, R12, RUNF(seen[0].seq), 0);
+    jcc_to(j, slow, CC_NE);
+    mem(j, 1, 0, 0x03, R9, R10, MAPF(data), 0);
+    rr(j, 0, 0x31, R11, R11);
+    /* r9 = the row, r11d = writable: fovm_set_hot */
+    place(j, &have);
+    mem(j, 1, 0, 0x3b, R9, R12, RUNF(hot_base), 0);
+    same = jcc8(j, CC_E);
+    mem(j, 1, 0, 0x8b, RAX, R12, RUNF(hot_base), 0);
+    mem(j, 1, 0, 0x89, RAX, R12, RUNF(hot2_base), 0);
+    mem(j, 1, 0, 0x8b, RAX, R12, RUNF(hot_len), 0);
+    mem(j, 1, 0, 0x89, RAX, R12, RUNF(hot2_len), 0);
+    mem(j, 0, 0, 0x8b, RAX, R12, RUNF(hot_writable), 0);
+    mem(j, 0, 0, 0x89, RAX, R12, RUNF(hot2_writable), 0);
+    here8(j, same);
+    mem(j, 1, 0, 0x89, R9, R12, RUNF(hot_base), 0);
+    mem(j, 1, 0, 0xc7, 0, R12, RUNF(hot_len), 0);
+    d32(j, (uint32_t)m->info.value_size);
+    mem(j, 0, 0, 0x89, R11, R12, RUNF(hot_writable), 0);
+    rr(j, 1, 0x89, R9, RAX);
+    jcc_to(j, done, -1);
+    place(j, &null);
+    rr(j, 0, 0x31, RAX, RAX);
+    jcc_to(j, done, -1);
+}
+
 #include "jit_x86_alu.h"
 
 #endif /* FOVM_JIT_X86_OPS_H */

@@ -6,6 +6,7 @@ test_data.py; the fuzz target compares them: test_fuzz.py.)"""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import struct
@@ -14,7 +15,7 @@ import sys
 import textwrap
 
 import pytest
-from freeoffload.offload_vm import ARRAY, VM, assemble
+from freeoffload.offload_vm import ARRAY, VM, ExecutionFaultError, assemble
 
 X86 = platform.machine() == "x86_64"
 
@@ -89,3 +90,90 @@ def test_helper_registered_after_load_replaces_builtin(engine: str) -> None:
         assert vm.run() == 5
         vm.register_helper(1, lambda *_: 0, nargs=2, name="no_lookup")
         assert vm.run() == 77
+
+
+# The index comes from the context; the key is on the stack (native code's inline lookup) or,
+# with KEY_IN_CTX, is the context itself (the C path). Absent: 77; else the row's first word
+# is incremented in place and the second returned; with READ_PAST, a read past the 16 bytes.
+INDEXED = """
+    ldxw %r6, [%r1]
+    stxw [%r10-4], %r6
+    mov %r7, %r1
+    lddw %r1, map[0]
+    mov %r2, %r10
+    add %r2, -4
+    KEY_IN_CTX
+    call 1
+    jeq %r0, 0, absent
+    ldxdw %r1, [%r0]
+    add %r1, 1
+    stxdw [%r0], %r1
+    ldxdw %r0, [%r0+OFFSET]
+    exit
+    absent:
+    mov %r0, 77
+    exit
+"""
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+@pytest.mark.parametrize("key_in_ctx", [False, True])
+def test_array_lookup_bounds_rows_and_faults(engine: str, key_in_ctx: bool) -> None:
+    """What map_lookup_elem gives a program, inlined in native code or not: every index in
+    range is its own writable row, the first out of range and beyond are absent, and the row
+    is 16 bytes: reading past the last one faults at that instruction."""
+    text = INDEXED.replace("KEY_IN_CTX", "mov %r2, %r7" if key_in_ctx else "")
+    with VM(engine=engine) as vm:
+        rows = vm.create_map("rows", ARRAY, 4, 16, 4)
+        for i in range(4):
+            rows.update(struct.pack("<I", i), struct.pack("<QQ", 10 * i, 100 + i))
+        vm.load(assemble(text.replace("OFFSET", "8")))
+        for _ in range(2):
+            assert [vm.run(bytearray(struct.pack("<I", i))) for i in range(6)] == [
+                100, 101, 102, 103, 77, 77]
+        assert rows.lookup(struct.pack("<I", 2)) == struct.pack("<QQ", 22, 102)
+        vm.load(assemble(text.replace("OFFSET", "16")))
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds read") as fault:
+            vm.run(bytearray(struct.pack("<I", 3)))
+        assert fault.value.pc == (13 if key_in_ctx else 12)
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_shared_row_then_local_atomic_counts_once(engine: str) -> None:
+    """select_target's shape: read a shared row in place, then add to a process-local row
+    (a side effect, in native code through the inline lookup's read-only row); every run
+    returns the shared value and counts exactly once."""
+    prog = assemble(
+        """
+        stw [%r10-4], 1
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, absent
+        ldxdw %r6, [%r0]
+        lddw %r1, map[1]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, absent
+        mov %r1, 1
+        lock add [%r0], %r1
+        mov %r0, %r6
+        exit
+        absent:
+        mov %r0, 0
+        exit
+        """
+    )
+    with VM(engine=engine) as vm:
+        shared = vm.create_map("rows", ARRAY, 4, 8, 8)
+        storage = bytearray(shared.storage_size() + 8)
+        address = ctypes.addressof(ctypes.c_char.from_buffer(storage))
+        shared.attach_storage(memoryview(storage)[(-address) % 8:][: shared.storage_size()],
+                              init=True)
+        shared.update(struct.pack("<I", 1), struct.pack("<Q", 42))
+        local = vm.create_map("local_count", ARRAY, 4, 8, 2)
+        vm.load(prog)
+        assert [vm.run() for _ in range(25)] == [42] * 25
+        assert local.lookup(struct.pack("<I", 1)) == struct.pack("<Q", 25)
