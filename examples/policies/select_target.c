@@ -37,24 +37,24 @@ FO_PLACED_MAP;
 #define MIN_HEADROOM_Q (ONE / 100 + 1)       /* topology's MIN_HEADROOM, 0.01 */
 #define BARRIER(x) asm volatile("" : "+r"(x)) /* clang must not turn a mask into a branch */
 
-/* ---- masks: all ones or zero, computed without a branch ---- */
-static __attribute__((always_inline)) fo_u64 lt(fo_u64 a, fo_u64 b) /* a < b */
+/* ---- masks: all ones or zero, computed without a branch, of values below 2^63 (all here:
+ * fo_u32 fields, their sums, the keys below KEY_MAX): a subtraction and the sign bit, three
+ * instructions where a full 64-bit comparison takes nine ---- */
+#define KEY_MAX ((1ull << 63) - 1) /* the best key before any row: above every key */
+
+static __attribute__((always_inline)) fo_u64 sign(fo_u64 d) /* all ones when d >= 2^63 */
 {
-    fo_u64 borrow = ((~a & b) | (~(a ^ b) & (a - b))) >> 63;
+    fo_u64 bit;
 
-    BARRIER(borrow);
-    return -borrow;
-}
-
-static __attribute__((always_inline)) fo_u64 nonzero(fo_u64 x)
-{
-    fo_u64 bit = (x | -x) >> 63;
-
+    BARRIER(d); /* clang must not know d's range: it would compute the bit with a branch */
+    bit = d >> 63;
     BARRIER(bit);
     return -bit;
 }
 
-#define EQ(a, b) (~nonzero((fo_u64)(a) ^ (fo_u64)(b)))
+#define lt(a, b) sign((fo_u64)(a) - (fo_u64)(b))
+#define nonzero(x) sign(-(fo_u64)(x))
+#define EQ(a, b) sign(((fo_u64)(a) ^ (fo_u64)(b)) - 1)
 #define PICK(m, a, b) (((a) & (m)) | ((b) & ~(m))) /* m ? a : b */
 
 /* Whether row c may take the task at all, as a mask: online, not full, a Capability for the
@@ -151,7 +151,7 @@ FO_CONNECT_POLICY(select_target)
     struct fo_placed *p;
     /* The best row so far and its key, lower wins: k0 = 0 for a row in S, else 1 + its
      * committed CPU (the fallback), k1, k2 the rule's order. */
-    fo_u64 k0 = ~0ull, k1 = ~0ull, k2 = ~0ull, best = NONE, any = 0, neither;
+    fo_u64 k0 = KEY_MAX, k1 = KEY_MAX, k2 = KEY_MAX, best = NONE, any = 0, neither;
     fo_u32 type = ctx->task_type & (FO_TASK_TYPES - 1);
 
     if (ctx->task_type == FO_TASK_NONE || ctx->task_type >= FO_TASK_TYPES)
