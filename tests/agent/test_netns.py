@@ -264,6 +264,28 @@ def _pushes(bed: Bed) -> list[dict[str, Any]]:
     return pushes
 
 
+def _center_pushes(bed: Bed) -> dict[int, dict[str, Any]]:
+    """Every push g1c made to dev1 that dev1 took (fire, restore and refresh alike), by the
+    candidates map version it carried, from g1c's log (refreshes are not in /v1/pushes)."""
+    out: dict[int, dict[str, Any]] = {}
+    for line in bed.lab.logs["g1c"].read_text(errors="replace").splitlines():
+        try:
+            doc = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("event") in ("push", "refresh") \
+                and doc.get("result") == "ok":
+            out[int(doc["map_version"])] = doc
+    return out
+
+
+def _device_version(bed: Bed) -> int:
+    status = json.loads(http(bed.lab, "g1c", "GET",
+                             f"http://{bed.lab.addresses['dev1']}:7701/v1/status")[1])
+    assert status["policy"]["name"] == "select_target"
+    return int(status["maps"]["candidates"]["version"])
+
+
 def test_trigger_fires_and_restores_with_hysteresis_under_real_load(bed: Bed) -> None:
     wait_until(lambda: _cloud_complete(bed), 60, "the cloud's map complete")
     assert _pushes(bed) == []
@@ -272,10 +294,16 @@ def test_trigger_fires_and_restores_with_hysteresis_under_real_load(bed: Bed) ->
     assert fired[0]["result"] == "ok", fired
     assert fired[0]["device"] == "dev1" and "g1m CPU" in fired[0]["reason"]
     assert "g1m" not in fired[0]["targets"] and fired[0]["targets"]
-    status = json.loads(http(bed.lab, "g1c", "GET",
-                             f"http://{bed.lab.addresses['dev1']}:7701/v1/status")[1])
-    assert status["policy"]["name"] == "select_target"
-    assert status["maps"]["candidates"]["version"] == fired[0]["map_version"]
+    # the center also keeps dev1's rows current (refresh pushes, any time): dev1 holds the
+    # fire's map or a later push's, and every push since the fire leaves g1m out
+    version = _device_version(bed)
+    assert version >= fired[0]["map_version"]
+    # a push is logged once dev1 has answered it: wait for the line of the one dev1 holds
+    pushed = wait_until(lambda: version in _center_pushes(bed) and _center_pushes(bed), 10,
+                        f"g1c's log line for the push of version {version}")
+    since = [p for v, p in sorted(pushed.items()) if v >= fired[0]["map_version"]]
+    assert since[0]["action"] == "fire" and since[0]["map_version"] == fired[0]["map_version"]
+    assert not [p for p in since if "g1m" in p["targets"]], since
     bed.lab.stop("spin1.0")
     _spin(bed, 0.3)  # between threshold - hysteresis and threshold: no restore
     time.sleep(8 * INTERVAL)
