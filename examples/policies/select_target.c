@@ -19,10 +19,18 @@
  * A row with a new stamp (fresh data from the center, which already measures what was sent
  * before) starts from nothing placed.
  * Headroom and power are the rows' (their dense ranks: exactly what topology.select_target
- * compares) while nothing is placed on any current row, else computed from free CPU less the
+ * compares) while no CPU is placed on any current row, else computed from free CPU less the
  * placed demand (fixed point, 2^-20).
- * The scan over the rows has no branch that depends on a row (masks instead), so the
- * kernel's verifier (the --kernel path runs this same object) follows one path per row.
+ *
+ * Cost: one pass finds the destination row; one more pass chooses. While nothing is placed
+ * the choice needs only the ranks (scan_ranks); once CPU is placed, scan_placed computes
+ * headroom and power (two divisions per row). Which of the two runs first is told by a hint
+ * the policy keeps in local_placed (FO_PLACED_HINT): a wrong hint costs the other pass, never
+ * a different decision. The least-committed fallback (a third division) runs only when S is
+ * empty and some row can take the task that way.
+ * The scans have no branch that depends on a row (masks instead), so the kernel's verifier
+ * (the --kernel path runs this same object) follows one path per row; the branches between
+ * the scans are on per-run values, so its work is the sum of the scans, not their product.
  * The rows come from freeoffload.topology.candidates (candidate_rows). Connections to anything
  * that is not a candidate, and programs without a task, pass.
  */
@@ -38,9 +46,8 @@ FO_PLACED_MAP;
 #define BARRIER(x) asm volatile("" : "+r"(x)) /* clang must not turn a mask into a branch */
 
 /* ---- masks: all ones or zero, computed without a branch, of values below 2^63 (all here:
- * fo_u32 fields, their sums, the keys below KEY_MAX): a subtraction and the sign bit, three
- * instructions where a full 64-bit comparison takes nine ---- */
-#define KEY_MAX ((1ull << 63) - 1) /* the best key before any row: above every key */
+ * sums of fo_u32 fields, and keys below KEY_MAX) ---- */
+#define KEY_MAX (1ull << 62) /* above every key, as the best key before any row */
 
 static __attribute__((always_inline)) fo_u64 sign(fo_u64 d) /* all ones when d >= 2^63 */
 {
@@ -52,25 +59,85 @@ static __attribute__((always_inline)) fo_u64 sign(fo_u64 d) /* all ones when d >
     return -bit;
 }
 
-#define lt(a, b) sign((fo_u64)(a) - (fo_u64)(b))
-#define nonzero(x) sign(-(fo_u64)(x))
+#define LT(a, b) sign((fo_u64)(a) - (fo_u64)(b))
+#define NONZERO(x) sign(-(fo_u64)(x))
 #define EQ(a, b) sign(((fo_u64)(a) ^ (fo_u64)(b)) - 1)
-#define PICK(m, a, b) (((a) & (m)) | ((b) & ~(m))) /* m ? a : b */
+/* An index into the per-Type arrays that the kernel's verifier sees bounded (clang would drop
+ * a mask it can prove redundant, and the verifier loses the bound through a 32-bit spill). */
+static __attribute__((always_inline)) fo_u64 TYPE_INDEX(fo_u64 type)
+{
+    BARRIER(type);
+    return type & (FO_TASK_TYPES - 1);
+}
+
+/* m ? a : b. Never a mask AND or OR a constant: the kernel's verifier (6.18) forks its state
+ * at each such instruction (one state where the mask is 0, one where it is -1). */
+#define PICK(m, a, b) ((b) ^ (((fo_u64)(a) ^ (fo_u64)(b)) & (m)))
+
+/* What a scan needs of the task, computed once per run. */
+struct task {
+    const struct fo_connect_ctx *ctx;
+    fo_u32 type;
+    fo_u32 capable;    /* the Type's bit in fo_candidate.capable */
+    fo_u64 secure;     /* all ones when the task is Sensitive: Security required */
+    fo_u64 cloud_only; /* all ones when it is Sensitive and not Urgent */
+    fo_u64 neither;    /* all ones when it is neither Sensitive nor Urgent */
+    fo_u64 ip4;        /* all ones when the destination is IPv4 (or IPv4-mapped) */
+    struct fo_addr dst; /* the connection's destination */
+};
+
+/* The best row so far: its key (lower wins) and the row's key in the map. */
+struct best {
+    fo_u64 k0, k1, k2, key;
+};
+
+/* One row with what this process placed on it, as masks and counts. */
+struct row {
+    fo_u64 dst;  /* the row is the connection's destination */
+    fo_u64 cpu;  /* CPU placed on the row under its current stamp */
+    fo_u64 ok;   /* passes every test but free CPU */
+    fo_u64 fits; /* free CPU covers the placed CPU and the Demand */
+    fo_u64 own;  /* ordered by headroom: a task that is neither, on an edge */
+};
 
 /* Whether row c may take the task at all, as a mask: online, not full, a Capability for the
  * Type, Security for a Sensitive task, the cloud for one that is not Urgent. */
-static __attribute__((always_inline)) fo_u64 eligible(const struct fo_connect_ctx *ctx,
+static __attribute__((always_inline)) fo_u64 eligible(const struct task *t,
                                                       const struct fo_candidate *c)
 {
-    fo_u64 ok = EQ(c->flags & (FO_CAND_ONLINE | FO_CAND_FULL), FO_CAND_ONLINE) &
-                nonzero(c->capable & (1u << ctx->task_type));
+    return EQ(c->flags & (FO_CAND_ONLINE | FO_CAND_FULL), FO_CAND_ONLINE) &
+           NONZERO(c->capable & t->capable) & (~t->secure | NONZERO(c->flags & FO_CAND_SECURE)) &
+           (~t->cloud_only | EQ(c->role, FO_ROLE_CLOUD));
+}
 
-    if (ctx->task_flags & FO_TASK_SENSITIVE) {
-        ok &= nonzero(c->flags & FO_CAND_SECURE);
-        if (!(ctx->task_flags & FO_TASK_URGENT))
-            ok &= EQ(c->role, FO_ROLE_CLOUD);
-    }
-    return ok;
+/* Whether the connection goes to candidate c's address and port, as a mask. */
+static __attribute__((always_inline)) fo_u64 is_destination(const struct task *t,
+                                                            const struct fo_candidate *c)
+{
+    const fo_u32 *ip = (const fo_u32 *)t->dst.ip;
+    const fo_u32 *ip6 = (const fo_u32 *)c->ip6;
+    fo_u64 v6 = (ip[0] ^ ip6[0]) | (ip[1] ^ ip6[1]) | (ip[2] ^ ip6[2]) | (ip[3] ^ ip6[3]);
+
+    return EQ((t->dst.port ^ c->port) | (t->dst.family ^ c->family) |
+                  PICK(t->ip4, (fo_u64)(ip[0] ^ c->ip4), v6), 0);
+}
+
+/* Row c with its placed counts p: the masks every scan uses (memory and storage are never
+ * over-committed). */
+static __attribute__((always_inline)) void measure(const struct task *t,
+                                                   const struct fo_candidate *c,
+                                                   const struct fo_placed *p, struct row *r)
+{
+    const struct fo_connect_ctx *ctx = t->ctx;
+    fo_u64 same = EQ(p->stamp, c->stamp); /* counts of an older stamp are nothing placed */
+
+    r->cpu = p->cpu_milli & same;
+    r->ok = eligible(t, c) &
+            ~LT(c->free_memory_mib, (p->memory_mib & same) + ctx->demand_memory_mib) &
+            ~LT(c->free_storage_mib, (p->storage_mib & same) + ctx->demand_storage_mib);
+    r->fits = ~LT(c->free_cpu_milli, r->cpu + ctx->demand_cpu_milli);
+    r->own = t->neither & ~EQ(c->level, FO_LEVEL_CLOUD);
+    r->dst = is_destination(t, c);
 }
 
 /* The rule's order from the rows' ranks (valid while nothing is placed): level first (group,
@@ -78,7 +145,7 @@ static __attribute__((always_inline)) fo_u64 eligible(const struct fo_connect_ct
 static __attribute__((always_inline)) fo_u64 rank_key(const struct fo_candidate *c, fo_u32 type,
                                                       fo_u64 own)
 {
-    fo_u64 power = c->power_rank[type];
+    fo_u64 power = c->power_rank[TYPE_INDEX(type)];
     fo_u64 level = (fo_u64)c->level << 28;
 
     return PICK(own, level | c->headroom_rank << 21 | power << 14 | c->latency_rank << 7 |
@@ -92,40 +159,112 @@ static __attribute__((always_inline)) void placed_key(const struct fo_candidate 
                                                       fo_u64 own, fo_u64 placed, fo_u64 *hi,
                                                       fo_u64 *lo)
 {
-    fo_u64 free_cpu = c->free_cpu_milli, cores = c->cpu_milli, headroom, power, level;
+    fo_u64 free_cpu = c->free_cpu_milli, cores = c->cpu_milli, known, headroom, power, level;
 
-    free_cpu = (free_cpu - placed) & lt(placed, free_cpu);
-    /* x / 0 is 0 in eBPF; without cores, the row's own headroom */
-    headroom = PICK(nonzero(cores), (free_cpu << Q) / cores,
-                    ((fo_u64)c->headroom_milli << Q) / 1000);
-    headroom = PICK(lt(ONE, headroom), ONE, headroom);
-    power = ((fo_u64)c->capability_us[type] << 24) /
-            PICK(lt(headroom, MIN_HEADROOM_Q), MIN_HEADROOM_Q, headroom);
+    free_cpu = (free_cpu - placed) & LT(placed, free_cpu);
+    /* without cores, the row's own headroom (one division either way) */
+    known = NONZERO(cores);
+    headroom = PICK(known, free_cpu, c->headroom_milli) << Q;
+    headroom /= PICK(known, cores, 1000);
+    headroom = PICK(LT(ONE, headroom), ONE, headroom);
+    power = ((fo_u64)c->capability_us[TYPE_INDEX(type)] << 24) /
+            PICK(LT(headroom, MIN_HEADROOM_Q), MIN_HEADROOM_Q, headroom);
     level = (fo_u64)c->level << 60;
     *hi = PICK(own, level | (ONE - headroom) << 32, level | (fo_u64)c->latency_rank << 32);
     *lo = PICK(own, power << 14 | c->latency_rank << 7 | c->name_rank,
                power << 14 | c->name_rank << 7);
 }
 
-/* All ones when the counts of `placed` belong to the row's stamp, else 0 (nothing placed yet). */
-static __attribute__((always_inline)) fo_u64 current(const struct fo_placed *p,
-                                                     const struct fo_candidate *c)
+/* Keeps row `key` in b when `ok` and its key (0, a1, a2) is lower: for rows in S. */
+static __attribute__((always_inline)) void keep(struct best *b, fo_u64 ok, fo_u64 key, fo_u64 a1,
+                                                fo_u64 a2)
 {
-    return EQ(p->stamp, c->stamp);
+    fo_u64 win = ok & (LT(a1, b->k1) | (EQ(a1, b->k1) & LT(a2, b->k2)));
+
+    b->k1 = PICK(win, a1, b->k1);
+    b->k2 = PICK(win, a2, b->k2);
+    b->key = PICK(win, key, b->key);
 }
 
-/* Whether the connection goes to candidate c's address and port (no memcmp in eBPF). */
-static __attribute__((always_inline)) int is_destination(const struct fo_addr *dst,
-                                                         const struct fo_candidate *c)
-{
-    const fo_u32 *ip = (const fo_u32 *)dst->ip;
-    const fo_u32 *ip6 = (const fo_u32 *)c->ip6;
+/* Rows are packed from key 0; the first empty one ends the table. */
+#define FOR_EACH_ROW(c, p)                                                                \
+    for (fo_u32 i = 0; i < FO_MAX_CANDIDATES; i++)                                      \
+        if (((c) = bpf_map_lookup_elem(&candidates, &(fo_u32){i})),                     \
+            ((p) = bpf_map_lookup_elem(&local_placed, &(fo_u32){i})),                   \
+            !(c) || !(p) || !((c)->flags & FO_CAND_VALID)) {                            \
+            break;                                                                      \
+        } else
 
-    if (dst->port != c->port || dst->family != c->family)
-        return 0;
-    if (c->family == FO_AF_INET)
-        return ip[0] == c->ip4;
-    return ip[0] == ip6[0] && ip[1] == ip6[1] && ip[2] == ip6[2] && ip[3] == ip6[3];
+/* The choice while nothing is placed: S by the ranks (into r). Returns the CPU placed on
+ * current rows (nonzero: the ranks are not the order, scan_placed is); `fallback` is nonzero
+ * when a row could take the task least-committed, `found` when a row is the destination. */
+static __attribute__((always_inline)) fo_u64 scan_ranks(const struct task *t, struct best *r,
+                                                        fo_u64 *fallback, fo_u64 *found)
+{
+    struct fo_candidate *c;
+    struct fo_placed *p;
+    struct row w;
+    fo_u64 any = 0;
+
+    FOR_EACH_ROW(c, p) {
+        measure(t, c, p, &w);
+        any |= w.cpu;
+        *found |= w.dst;
+        *fallback |= w.ok & ~w.fits & c->cpu_milli;
+        keep(r, w.ok & w.fits, c->key, rank_key(c, t->type, w.own), 0);
+    }
+    return any;
+}
+
+/* The choice with the placed CPU counted: S in the rule's order with headroom and power
+ * computed (into s); returns and sets as scan_ranks. */
+static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, struct best *s,
+                                                         fo_u64 *fallback, fo_u64 *found)
+{
+    struct fo_candidate *c;
+    struct fo_placed *p;
+    struct row w;
+    fo_u64 any = 0, hi, lo;
+
+    FOR_EACH_ROW(c, p) {
+        measure(t, c, p, &w);
+        any |= w.cpu;
+        *found |= w.dst;
+        *fallback |= w.ok & ~w.fits & c->cpu_milli;
+        placed_key(c, t->type, w.own, w.cpu, &hi, &lo);
+        keep(s, w.ok & w.fits, c->key, hi, lo);
+    }
+    return any;
+}
+
+/* S is empty: of the rows that fail only on free CPU and know their cores, the one least
+ * committed once the task is there (1 + committed share, fixed point), then the rule's
+ * order (`any`: all ones when CPU is placed on a current row). */
+static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t, fo_u64 any)
+{
+    struct best b = {KEY_MAX, KEY_MAX, KEY_MAX, NONE};
+    struct fo_candidate *c;
+    struct fo_placed *p;
+    struct row w;
+    fo_u64 cores, free_cpu, a0, a1, win, hi, lo;
+
+    FOR_EACH_ROW(c, p) {
+        measure(t, c, p, &w);
+        cores = c->cpu_milli;
+        free_cpu = c->free_cpu_milli;
+        free_cpu = PICK(LT(cores, free_cpu), cores, free_cpu);
+        a0 = 1 + (((cores - free_cpu + w.cpu + t->ctx->demand_cpu_milli) << Q) / cores);
+        placed_key(c, t->type, w.own, w.cpu, &hi, &lo);
+        a1 = PICK(any, hi, rank_key(c, t->type, w.own));
+        lo &= any;
+        win = w.ok & ~w.fits & NONZERO(cores) &
+              (LT(a0, b.k0) | (EQ(a0, b.k0) & (LT(a1, b.k1) | (EQ(a1, b.k1) & LT(lo, b.k2)))));
+        b.k0 = PICK(win, a0, b.k0);
+        b.k1 = PICK(win, a1, b.k1);
+        b.k2 = PICK(win, lo, b.k2);
+        b.key = PICK(win, (fo_u64)c->key, b.key);
+    }
+    return b.key;
 }
 
 /* Adds the task's Demand to what this process has placed on row c. */
@@ -146,67 +285,42 @@ static __attribute__((always_inline)) void place(const struct fo_connect_ctx *ct
 
 FO_CONNECT_POLICY(select_target)
 {
-    struct fo_addr dst;
     struct fo_candidate *target;
-    struct fo_placed *p;
-    /* The best row so far and its key, lower wins: k0 = 0 for a row in S, else 1 + its
-     * committed CPU (the fallback), k1, k2 the rule's order. */
-    fo_u64 k0 = KEY_MAX, k1 = KEY_MAX, k2 = KEY_MAX, best = NONE, any = 0, neither;
-    fo_u32 type = ctx->task_type & (FO_TASK_TYPES - 1);
+    struct fo_placed *p, *hint;
+    struct best ranks = {KEY_MAX, KEY_MAX, KEY_MAX, NONE}, placed = ranks;
+    struct task t;
+    fo_u64 any = 0, fallback = 0, found = 0, best;
+    fo_u32 flags = ctx->task_flags, hinted;
 
     if (ctx->task_type == FO_TASK_NONE || ctx->task_type >= FO_TASK_TYPES)
         return FO_PASS;
-    neither = ctx->task_flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT) ? 0 : ~0ull;
-    fo_ctx_addr(ctx, &dst);
-    for (fo_u32 i = 0;; i++) { /* only connections to a candidate are tasks to place */
-        fo_u32 key = i;
-        struct fo_candidate *c = bpf_map_lookup_elem(&candidates, &key);
-
-        if (i >= FO_MAX_CANDIDATES || !c || !(c->flags & FO_CAND_VALID))
-            return FO_PASS;
-        if (is_destination(&dst, c))
-            break;
+    t.ctx = ctx;
+    t.type = ctx->task_type & (FO_TASK_TYPES - 1);
+    t.capable = 1u << t.type;
+    /* masks, not branches: the verifier would follow the rest once per kind of task */
+    t.secure = NONZERO(flags & FO_TASK_SENSITIVE);
+    t.cloud_only = EQ(flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT), FO_TASK_SENSITIVE);
+    t.neither = EQ(flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT), 0);
+    fo_ctx_addr(ctx, &t.dst);
+    t.ip4 = EQ(t.dst.family, FO_AF_INET);
+    hint = bpf_map_lookup_elem(&local_placed, &(fo_u32){FO_PLACED_HINT});
+    if (!hint)
+        return FO_PASS;
+    hinted = hint->cpu_milli;
+    if (!hinted)
+        any = scan_ranks(&t, &ranks, &fallback, &found);
+    if (hinted || any) {
+        any = scan_placed(&t, &placed, &fallback, &found);
+        if (!any) { /* nothing placed on current rows any more (new stamps): the ranks */
+            hint->cpu_milli = 0;
+            any = scan_ranks(&t, &ranks, &fallback, &found);
+        }
     }
-    for (fo_u32 i = 0; i < FO_MAX_CANDIDATES; i++) { /* anything placed on a current row? */
-        fo_u32 key = i;
-        struct fo_candidate *c = bpf_map_lookup_elem(&candidates, &key);
-
-        p = bpf_map_lookup_elem(&local_placed, &key);
-        if (!c || !p || !(c->flags & FO_CAND_VALID))
-            break;
-        any |= p->cpu_milli & current(p, c);
-    }
-    any = nonzero(any);
-    for (fo_u32 i = 0; i < FO_MAX_CANDIDATES; i++) {
-        fo_u32 key = i;
-        struct fo_candidate *c = bpf_map_lookup_elem(&candidates, &key);
-        fo_u64 same, cpu, free_cpu, cores, ok, fits, own, a0, a1, a2, hi, lo, win;
-
-        p = bpf_map_lookup_elem(&local_placed, &key);
-        if (!c || !p || !(c->flags & FO_CAND_VALID))
-            break; /* rows are packed from key 0; the first empty one ends the table */
-        same = current(p, c);
-        cpu = p->cpu_milli & same;
-        free_cpu = c->free_cpu_milli;
-        cores = c->cpu_milli;
-        /* memory and storage are never over-committed */
-        ok = eligible(ctx, c) &
-             ~lt(c->free_memory_mib, (p->memory_mib & same) + ctx->demand_memory_mib) &
-             ~lt(c->free_storage_mib, (p->storage_mib & same) + ctx->demand_storage_mib);
-        fits = ~lt(free_cpu, cpu + ctx->demand_cpu_milli);
-        ok &= fits | nonzero(cores); /* S lacks it: the fallback needs its size */
-        free_cpu = PICK(lt(cores, free_cpu), cores, free_cpu);
-        a0 = ~fits & (1 + (((cores - free_cpu + cpu + ctx->demand_cpu_milli) << Q) / cores));
-        own = neither & ~EQ(c->level, FO_LEVEL_CLOUD);
-        placed_key(c, type, own, cpu, &hi, &lo);
-        a1 = PICK(any, hi, rank_key(c, type, own));
-        a2 = lo & any;
-        win = ok & (lt(a0, k0) | (EQ(a0, k0) & (lt(a1, k1) | (EQ(a1, k1) & lt(a2, k2)))));
-        k0 = PICK(win, a0, k0);
-        k1 = PICK(win, a1, k1);
-        k2 = PICK(win, a2, k2);
-        best = PICK(win, (fo_u64)c->key, best);
-    }
+    if (!found) /* only connections to a candidate are tasks to place */
+        return FO_PASS;
+    best = any ? placed.key : ranks.key;
+    if (best == NONE && fallback)
+        best = scan_fallback(&t, NONZERO(any));
     if (best == NONE)
         return FO_PASS;
     fo_u32 chosen = best;
@@ -215,6 +329,8 @@ FO_CONNECT_POLICY(select_target)
     if (!target || !p || target->key != chosen)
         return FO_PASS;
     place(ctx, target, p);
+    if (ctx->demand_cpu_milli && !hint->cpu_milli) /* CPU placed: the placed scan next time */
+        hint->cpu_milli = 1;
     fo_set_destination(ctx, target);
     return FO_REWRITE;
 }

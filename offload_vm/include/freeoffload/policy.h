@@ -79,6 +79,7 @@ struct fo_connect_ctx {
  * key i (fo_u32) of an array map; unused rows are all zero (flags without FO_CAND_VALID). */
 
 #define FO_MAX_CANDIDATES 64 /* max_entries of the candidates map */
+#define FO_PLACED_HINT FO_MAX_CANDIDATES /* the local_placed key after the rows' (see below) */
 
 #define FO_CAND_VALID 0x1  /* the row describes a node (zero rows are unused slots) */
 #define FO_CAND_ONLINE 0x2 /* the node is online */
@@ -213,11 +214,13 @@ fo_ctx_set_addr(struct fo_connect_ctx *ctx, const struct fo_addr *a)
  * never in the store, zeroed in each process for each policy generation, see the hook's
  * README):
  *     FO_PLACED_MAP;
- * at file scope declares `local_placed`, one struct fo_placed per candidates key. */
+ * at file scope declares `local_placed`, one struct fo_placed per candidates key, and one
+ * more, key FO_PLACED_HINT, that the policy may use as it likes (select_target.c: nonzero
+ * while CPU may be placed on a current row). */
 #define FO_PLACED_MAP                                      \
     struct {                                               \
         __uint(type, BPF_MAP_TYPE_ARRAY);                  \
-        __uint(max_entries, FO_MAX_CANDIDATES);            \
+        __uint(max_entries, FO_MAX_CANDIDATES + 1);        \
         __type(key, fo_u32);                               \
         __type(value, struct fo_placed);                   \
     } local_placed SEC(".maps")

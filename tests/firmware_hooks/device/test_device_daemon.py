@@ -319,7 +319,7 @@ def test_a_replacing_update_of_an_array_zeroes_the_rows_it_does_not_give(
     from freeoffload.offload_vm.policy import MapSchema, build_package, sign_map_update
 
     elf = compile_policy(ROOT / "examples/policies/select_target.c", tmp_path / "select.o")
-    schema = [MapSchema("candidates", 2, 4, 128, 64), MapSchema("local_placed", 2, 4, 16, 64)]
+    schema = [MapSchema("candidates", 2, 4, 128, 64), MapSchema("local_placed", 2, 4, 16, 65)]
     assert daemon.put("/v1/policy", build_package(elf, "select", 1, schema,
                                                   material["key"]))[0] == 200
     row = lambda i, b: (i.to_bytes(4, sys.byteorder), bytes([b]) * 128)  # noqa: E731
