@@ -176,6 +176,7 @@ struct fovm_run {
     unsigned nret;
     struct fovm_region ret[FOVM_MAX_RUN_REGIONS];
     size_t scratch_used;
+    int forgot; /* the scratch was recycled: snapshot pointers may be stale (native code) */
     /* zero-copy reads of shared maps: the run works on a private copy of the context and
      * reads rows in place; each map's sequence is checked again before the result counts */
     int zc;

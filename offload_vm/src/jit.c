@@ -106,6 +106,7 @@ static void jit_release(struct fovm_jit *j)
     free(j->pre);
     free(j->label);
     free(j->fix);
+    free(j->facts);
 }
 
 void fovm_jit_compile(struct fovm_vm *vm)
@@ -129,6 +130,7 @@ void fovm_jit_compile(struct fovm_vm *vm)
         return;
     }
     analyse(&j);
+    j.facts = fovm_jit_facts(vm);
     fovm_jit_emit(&j);
     for (i = 0; !j.failed && i < j.nfix; i++) {
         int64_t rel = (int64_t)j.off[j.fix[i].pc] - ((int64_t)j.fix[i].at + 4);

@@ -11,6 +11,21 @@
 /* Budgets above this are treated as this much (the count left is a signed 64-bit value). */
 #define FOVM_JIT_MAX_BUDGET (1ull << 62)
 
+/* What is known about a register before an instruction (jit_facts.c). */
+enum {
+    FOVM_FACT_NONE = 0,      /* the instruction is never reached */
+    FOVM_FACT_ANY,           /* nothing */
+    FOVM_FACT_CTX,           /* the context pointer + off */
+    FOVM_FACT_MAP,           /* maps[map] (an lddw) */
+    FOVM_FACT_VALUE_OR_NULL, /* what map_lookup_elem on the array maps[map] returned, + off */
+    FOVM_FACT_VALUE          /* the same, known not NULL */
+};
+struct fovm_fact {
+    uint8_t kind;
+    uint8_t map;
+    int32_t off;
+};
+
 struct fovm_jit_fix {
     uint32_t at; /* offset of a rel32 field */
     uint32_t pc; /* the instruction it jumps to */
@@ -26,10 +41,13 @@ struct fovm_jit {
     struct fovm_jit_fix *fix;
     size_t nfix, capfix;
     size_t entry;    /* offset of the entry point */
+    struct fovm_fact *facts; /* EBPF_NREGS per instruction, or NULL: nothing known */
     int r1_map;      /* while emitting: the map r1 holds (an lddw in this straight run), or -1 */
     int failed;
 };
 
+/* Facts for every instruction of the loaded program; NULL when memory is short. */
+FOVM_INTERNAL struct fovm_fact *fovm_jit_facts(const struct fovm_vm *vm);
 /* Emits the program (arch-specific); sets j->failed on any problem. */
 FOVM_INTERNAL void fovm_jit_emit(struct fovm_jit *j);
 FOVM_INTERNAL int fovm_jit_reserve(struct fovm_jit *j, size_t n);

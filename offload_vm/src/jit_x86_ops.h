@@ -124,6 +124,33 @@ static unsigned size_of(uint8_t code)
     return sizes[(code & EBPF_SIZE_MASK) >> 3];
 }
 
+/* A shorter check where the facts (jit_facts.c) allow one, before the general check: the
+ * context's length for an access based on the context pointer; for a read of an array value
+ * within value_size, only that the run kept its snapshots. Returns the rel32 to patch to the
+ * access, 0 when there is none. */
+static size_t known(struct x86 *x, uint32_t pc, unsigned reg, int32_t off, unsigned n, int write)
+{
+    struct fovm_jit *j = x->j;
+    const struct fovm_fact *f;
+    int64_t lo, hi;
+    if (!j->facts)
+        return 0;
+    f = &j->facts[(size_t)pc * EBPF_NREGS + reg];
+    lo = (int64_t)f->off + off;
+    hi = lo + n;
+    if (f->kind == FOVM_FACT_CTX && lo >= 0 && hi < 0x7fffffff) {
+        alu_run(j, 7, RUNF(ctx_len), (int32_t)hi); /* cmp ctx_len, hi */
+        return jcc32(j, CC_AE);
+    }
+    if (f->kind == FOVM_FACT_VALUE && !write && lo >= 0 &&
+        hi <= (int64_t)j->vm->maps[f->map]->info.value_size) {
+        mem(j, 0, 0, 0x83, 7, R12, RUNF(forgot), 0);
+        b(j, 0);
+        return jcc32(j, CC_E);
+    }
+    return 0;
+}
+
 /* Loads and stores; r10-based ones are in the frame (the verifier checked the offsets). */
 static void access(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
 {
@@ -133,8 +160,12 @@ static void access(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
     int base = RBP;
     int32_t disp = in->off;
     if (basereg != 10) {
+        size_t shortcut;
         mem(j, 1, 0, 0x8d, R11, REG[basereg], in->off, 0); /* lea r11, [base + off] */
+        shortcut = known(x, pc, basereg, in->off, n, cls != EBPF_CLS_LDX);
         check(x, pc, n, cls != EBPF_CLS_LDX);
+        if (shortcut)
+            here32(j, shortcut);
         base = R11;
         disp = 0;
     }

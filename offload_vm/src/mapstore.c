@@ -92,6 +92,7 @@ static void forget_snapshots(struct fovm_run *run)
         run->hot2_len = 0;
     run->scratch_used = 0;
     run->nwhole = 0;
+    run->forgot = 1;
 }
 
 /* A snapshot run's copy of a whole shared array map, made at its first lookup when it fits

@@ -177,3 +177,75 @@ def test_shared_row_then_local_atomic_counts_once(engine: str) -> None:
         vm.load(prog)
         assert [vm.run() for _ in range(25)] == [42] * 25
         assert local.lookup(struct.pack("<I", 1)) == struct.pack("<Q", 25)
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_context_and_null_row_accesses_fault_alike(engine: str) -> None:
+    """Native code knows the context pointer and checked rows (its shorter checks): a read
+    past the context's end, through a copy of the pointer moved by a constant, and a read
+    through a lookup's NULL still fault at their instruction."""
+    past_ctx = assemble("mov %r6, %r1\nadd %r6, 8\nldxdw %r0, [%r6+4]\nexit")
+    null_row = assemble(
+        """
+        stw [%r10-4], 9
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        ldxdw %r0, [%r0]
+        exit
+        """
+    )
+    with VM(engine=engine) as vm:
+        vm.create_map("rows", ARRAY, 4, 8, 4)
+        vm.load(past_ctx)
+        assert vm.run(bytearray(range(20))) == int.from_bytes(bytes(range(12, 20)), "little")
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds read") as fault:
+            vm.run(bytearray(19))
+        assert fault.value.pc == 2
+        vm.load(null_row)
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds read") as fault:
+            vm.run()
+        assert fault.value.pc == 6
+
+
+def _lookup(index: int, keep: str) -> str:
+    return f"""
+        stw [%r10-4], {index}
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        {keep}
+    """
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_row_copy_recycled_with_the_scratch_faults_alike(engine: str) -> None:
+    """A program with a side effect copies rows of a big shared map into its 8 KiB scratch;
+    the ninth 1 KiB row recycles it, so row 7's copy is gone: reading it faults in native
+    code too (its shorter check for a known row gives way once the scratch was recycled)."""
+    count = """
+        stw [%r10-4], 0
+        lddw %r1, map[1]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        mov %r1, 1
+        lock add [%r0], %r1
+    """
+    rows = "".join(_lookup(i, "mov %r7, %r0" if i == 7 else "") for i in range(9))
+    prog = assemble(count + rows + "ldxdw %r0, [%r7+8]\nexit\nout:\nmov %r0, 0\nexit")
+    with VM(engine=engine) as vm:
+        shared = vm.create_map("rows", ARRAY, 4, 1024, 16)
+        storage = bytearray(shared.storage_size() + 8)
+        address = ctypes.addressof(ctypes.c_char.from_buffer(storage))
+        shared.attach_storage(memoryview(storage)[(-address) % 8:][: shared.storage_size()],
+                              init=True)
+        vm.create_map("local_count", ARRAY, 4, 8, 1)
+        vm.load(prog)
+        for _ in range(2):
+            with pytest.raises(ExecutionFaultError, match="out-of-bounds read"):
+                vm.run()
