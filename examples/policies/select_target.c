@@ -204,14 +204,20 @@ static __attribute__((always_inline)) fo_u64 scan_ranks(const struct task *t, st
     struct fo_candidate *c;
     struct fo_placed *p;
     struct row w;
-    fo_u64 any = 0;
+    fo_u64 any = 0, a1;
 
     FOR_EACH_ROW(c, p) {
         measure(t, c, p, &w);
         any |= w.cpu;
         *found |= w.dst;
         *fallback |= w.ok & ~w.fits & c->cpu_milli;
-        keep(r, w.ok & w.fits, c->key, rank_key(c, t->type, w.own), 0);
+        if (!(w.ok & w.fits)) /* the one branch on a row: the verifier's states stay few */
+            continue;
+        a1 = rank_key(c, t->type, w.own);
+        if (a1 < r->k1) {
+            r->k1 = a1;
+            r->key = c->key;
+        }
     }
     return any;
 }
@@ -231,8 +237,14 @@ static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, s
         any |= w.cpu;
         *found |= w.dst;
         *fallback |= w.ok & ~w.fits & c->cpu_milli;
+        if (!(w.ok & w.fits))
+            continue;
         placed_key(c, t->type, w.own, w.cpu, &hi, &lo);
-        keep(s, w.ok & w.fits, c->key, hi, lo);
+        if (hi < s->k1 || (hi == s->k1 && lo < s->k2)) {
+            s->k1 = hi;
+            s->k2 = lo;
+            s->key = c->key;
+        }
     }
     return any;
 }
