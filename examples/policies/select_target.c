@@ -137,7 +137,6 @@ static __attribute__((always_inline)) void measure(const struct task *t,
             ~LT(c->free_storage_mib, (p->storage_mib & same) + ctx->demand_storage_mib);
     r->fits = ~LT(c->free_cpu_milli, r->cpu + ctx->demand_cpu_milli);
     r->own = t->neither & ~EQ(c->level, FO_LEVEL_CLOUD);
-    r->dst = is_destination(t, c);
 }
 
 /* The rule's order from the rows' ranks (valid while nothing is placed): level first (group,
@@ -209,7 +208,6 @@ static __attribute__((always_inline)) fo_u64 scan_ranks(const struct task *t, st
     FOR_EACH_ROW(c, p) {
         measure(t, c, p, &w);
         any |= w.cpu;
-        *found |= w.dst;
         *fallback |= w.ok & ~w.fits & c->cpu_milli;
         if (!(w.ok & w.fits)) /* the one branch on a row: the verifier's states stay few */
             continue;
@@ -235,7 +233,6 @@ static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, s
     FOR_EACH_ROW(c, p) {
         measure(t, c, p, &w);
         any |= w.cpu;
-        *found |= w.dst;
         *fallback |= w.ok & ~w.fits & c->cpu_milli;
         if (!(w.ok & w.fits))
             continue;
@@ -315,6 +312,14 @@ FO_CONNECT_POLICY(select_target)
     t.neither = EQ(flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT), 0);
     fo_ctx_addr(ctx, &t.dst);
     t.ip4 = EQ(t.dst.family, FO_AF_INET);
+    for (fo_u32 i = 0;; i++) { /* only connections to a candidate are tasks to place */
+        struct fo_candidate *c = bpf_map_lookup_elem(&candidates, &(fo_u32){i});
+
+        if (i >= FO_MAX_CANDIDATES || !c || !(c->flags & FO_CAND_VALID))
+            return FO_PASS;
+        if (is_destination(&t, c))
+            break;
+    }
     hint = bpf_map_lookup_elem(&local_placed, &(fo_u32){FO_PLACED_HINT});
     if (!hint)
         return FO_PASS;
@@ -328,8 +333,6 @@ FO_CONNECT_POLICY(select_target)
             any = scan_ranks(&t, &ranks, &fallback, &found);
         }
     }
-    if (!found) /* only connections to a candidate are tasks to place */
-        return FO_PASS;
     best = any ? placed.key : ranks.key;
     if (best == NONE && fallback)
         best = scan_fallback(&t, NONZERO(any));
