@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import signal
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -184,10 +186,16 @@ class Daemon:
         self.agent.learn_cloud(answer)
 
     async def _prober_loop(self) -> None:
+        """A round every prober interval; between rounds, nodes that joined since (the first
+        round at start finds none) are probed within a report interval."""
+        probed: set[str] = set()
+        last = -math.inf
         while not self.stopping.is_set():
-            if self.cfg.role == "center" or self.cfg.role == "cloud":
-                await probe_group(self.agent)
-            await self._sleep(self.cfg.prober_interval)
+            full = time.monotonic() - last >= self.cfg.prober_interval
+            if full:
+                last = time.monotonic()
+            await probe_group(self.agent, probed=probed, only_new=not full)
+            await self._sleep(min(self.cfg.report_interval, self.cfg.prober_interval))
 
     # -- stopping ---------------------------------------------------------------------------
     async def stop(self) -> None:

@@ -1,5 +1,8 @@
 """The prober: a center times every online member's atomic tasks (the cloud: every center's).
 
+A round every ``prober.interval`` seconds; in between, a node that joined is probed within a
+report interval (see :func:`probe_group`).
+
 For each node and task Type it sends ``POST /v1/tasks/{type}``; the node's own processing time
 becomes its ``Capability`` for that Type, and the rest of the round trip (the link delay) the
 ``Latency`` of the link between the center and the node. The center times itself in-process.
@@ -47,12 +50,10 @@ async def probe_node(agent: Agent, name: str, address: str, group: str) -> dict[
     return out
 
 
-async def probe_group(agent: Agent, parallel: int = 16) -> int:
-    """Probe this agent itself and every online node of its group (the cloud: every center),
-    ``parallel`` at a time; how many answered."""
+def _targets(agent: Agent) -> list[Node]:
+    """The nodes this agent probes: its group's online edges and clouds (the cloud: the
+    centers it knows)."""
     cfg = agent.cfg
-    for kind in TASK_TYPES:
-        agent.store.record_probe(cfg.node, kind, await run_task(kind, cfg.task_kib), None)
     centers = set(agent.store.centers.values())
     targets = []
     for name, entry in list(agent.store.entries.items()):
@@ -61,6 +62,30 @@ async def probe_group(agent: Agent, parallel: int = 16) -> int:
         if name != cfg.node and ours and node.online and node.address \
                 and node.role in ("edge", "cloud"):
             targets.append(node)
+    return targets
+
+
+async def probe_group(agent: Agent, parallel: int = 16, probed: set[str] | None = None,
+                      only_new: bool = False) -> int:
+    """Probe this agent itself and every online node of its group (the cloud: every center),
+    ``parallel`` at a time; how many answered.
+
+    ``probed`` holds the names a full round probed (replaced by this round's); with
+    ``only_new``, only the nodes not in it are probed (then added), and not this agent: a
+    node that joined since the last round gets its Capability and link at once, not a whole
+    prober interval later (until then no path leads to it, nor to a group behind it).
+    """
+    cfg = agent.cfg
+    targets = _targets(agent)
+    if only_new:
+        targets = [n for n in targets if probed is None or n.name not in probed]
+    else:
+        for kind in TASK_TYPES:
+            agent.store.record_probe(cfg.node, kind, await run_task(kind, cfg.task_kib), None)
+        if probed is not None:
+            probed.clear()
+    if probed is not None:
+        probed.update(n.name for n in targets)
     gate = asyncio.Semaphore(parallel)
 
     async def one(node: Node) -> bool:
@@ -80,4 +105,4 @@ async def probe_group(agent: Agent, parallel: int = 16) -> int:
         return True
 
     answered = await asyncio.gather(*(one(n) for n in targets))
-    return 1 + sum(answered)
+    return (0 if only_new else 1) + sum(answered)

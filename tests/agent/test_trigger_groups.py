@@ -32,10 +32,10 @@ TASKS = {  # (Type, Sensitive, Urgent)
 
 
 def _agents(device_url: str, fop: Path, key: Path, interval: float = INTERVAL,
-            refresh: dict[str, float] | None = None) -> list[Any]:
+            refresh: dict[str, float] | None = None, prober: float = 0.3) -> list[Any]:
     cloud = config(node="cloud", role="cloud", group="cloud", token="tc",
                    tokens={"g1": "t1", "g2": "t2"}, report_interval=interval,
-                   record={"Role": "cloud", "Security": True}, prober={"interval": 0.3},
+                   record={"Role": "cloud", "Security": True}, prober={"interval": prober},
                    tasks={"kib": 16})
     trigger = {"threshold": 70, "hysteresis": 10, "samples": 2, "policy": str(fop),
                "key": str(key), "devices": [{"name": "dev1", "attached": "g1m1",
@@ -47,7 +47,8 @@ def _agents(device_url: str, fop: Path, key: Path, interval: float = INTERVAL,
         extra: dict[str, Any] = {"trigger": trigger} if group == "g1" else {}
         center = config(node=f"{group}c", role="center", group=group, token=token,
                         cloud=cloud.address, report_interval=interval,
-                        prober={"interval": 0.3}, record={"Role": "edge", "Security": secure},
+                        prober={"interval": prober},
+                        record={"Role": "edge", "Security": secure},
                         tasks={"kib": 16}, **extra)
         cfgs += [center, *(config(node=f"{group}m{i}", role="member", group=group, token=token,
                                   center=center.address, report_interval=interval,
@@ -232,6 +233,61 @@ def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -
     assert not [r for r in quiet if " s old" in r["reason"]]  # max_age 600 s
     assert moved["action"] == "refresh" and moved["device"] == "dev1"
     assert trigger_pushes == []  # 60% is below the threshold
+
+
+def test_center_reaches_the_other_group_long_before_the_next_prober_round(
+        tmp_path: Path) -> None:
+    """The links to another group come from probes (the cloud times the centers, each center
+    its members), and the first prober round, at start, finds nobody yet. Nodes that join are
+    probed at once, so dev1's center pushes rows with the other group within seconds, not a
+    prober interval (60 s here) later: in the testbed, edge2's rows lacked edge3 for up to
+    10 s after the agents started, and fig7 run right after fig9 moved dev1 nowhere."""
+    need(shutil.which("clang") is not None, "clang is installed by .ci/install-deps")
+    from aiohttp import web
+    from freeoffload.agent.trigger import Pusher
+    from freeoffload.firmware_hooks.device.config import load_config_text
+    from freeoffload.firmware_hooks.device.core import Device
+    from freeoffload.firmware_hooks.device.server import make_app
+
+    fop, priv, pub, _ = _policy(tmp_path)
+    port = free_port()
+    device = Device(load_config_text(
+        f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
+        f"trusted_keys: [{pub}]\n", "<test device>", tmp_path))
+    cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv, interval=1.0, prober=60.0)
+
+    async def run() -> tuple[float, dict[str, Any]]:
+        runner = web.AppRunner(make_app(device), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        daemons = [Daemon(c, SteadyNode(c)) for c in cfgs]
+        loop = asyncio.get_running_loop()
+        try:
+            started = loop.time()
+            for d in daemons:
+                await d.start()
+            g1c = next(d.agent for d in daemons if d.cfg.node == "g1c")
+            pusher = next(o.__self__ for o in g1c.observers
+                          if isinstance(getattr(o, "__self__", None), Pusher))
+
+            def with_g2() -> list[dict[str, Any]]:
+                return [r for r in pusher.refreshes if r["result"] == "ok"
+                        and {"g2c", "g2m1", "g2m2"} <= set(r["targets"])]
+
+            while not with_g2():
+                assert loop.time() < started + 30, (
+                    "g1c never pushed rows with group g2; its pushes: "
+                    f"{[r.get('targets') for r in pusher.refreshes]}; the cloud's links: "
+                    f"{sorted(daemons[0].agent.store.links)}")
+                await asyncio.sleep(0.1)
+            return loop.time() - started, with_g2()[0]
+        finally:
+            for d in daemons:
+                await d.stop()
+            await runner.cleanup()
+
+    took, push = asyncio.run(run())
+    assert took < 30 and push["levels"]["g2c"] == "other-group", (took, push)
 
 
 def _edge(name: str, group: str, secure: bool, ip: int) -> Node:
