@@ -130,7 +130,7 @@ void fovm_jit_compile(struct fovm_vm *vm)
         return;
     }
     analyse(&j);
-    j.facts = fovm_jit_facts(vm);
+    j.facts = fovm_jit_facts(vm, j.label);
     fovm_jit_emit(&j);
     for (i = 0; !j.failed && i < j.nfix; i++) {
         int64_t rel = (int64_t)j.off[j.fix[i].pc] - ((int64_t)j.fix[i].at + 4);

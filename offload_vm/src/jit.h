@@ -11,7 +11,7 @@
 /* Budgets above this are treated as this much (the count left is a signed 64-bit value). */
 #define FOVM_JIT_MAX_BUDGET (1ull << 62)
 
-/* What is known about a register before an instruction (jit_facts.c). */
+/* What is known about the base register of a load or store (jit_facts.c). */
 enum {
     FOVM_FACT_NONE = 0,      /* the instruction is never reached */
     FOVM_FACT_ANY,           /* nothing */
@@ -41,13 +41,14 @@ struct fovm_jit {
     struct fovm_jit_fix *fix;
     size_t nfix, capfix;
     size_t entry;    /* offset of the entry point */
-    struct fovm_fact *facts; /* EBPF_NREGS per instruction, or NULL: nothing known */
+    struct fovm_fact *facts; /* per instruction, or NULL: nothing known */
     int r1_map;      /* while emitting: the map r1 holds (an lddw in this straight run), or -1 */
     int failed;
 };
 
-/* Facts for every instruction of the loaded program; NULL when memory is short. */
-FOVM_INTERNAL struct fovm_fact *fovm_jit_facts(const struct fovm_vm *vm);
+/* The fact for each load and store of the loaded program (label: jump and call targets);
+ * NULL when memory is short. */
+FOVM_INTERNAL struct fovm_fact *fovm_jit_facts(const struct fovm_vm *vm, const uint8_t *label);
 /* Emits the program (arch-specific); sets j->failed on any problem. */
 FOVM_INTERNAL void fovm_jit_emit(struct fovm_jit *j);
 FOVM_INTERNAL int fovm_jit_reserve(struct fovm_jit *j, size_t n);

@@ -128,14 +128,14 @@ static unsigned size_of(uint8_t code)
  * context's length for an access based on the context pointer; for a read of an array value
  * within value_size, only that the run kept its snapshots. Returns the rel32 to patch to the
  * access, 0 when there is none. */
-static size_t known(struct x86 *x, uint32_t pc, unsigned reg, int32_t off, unsigned n, int write)
+static size_t known(struct x86 *x, uint32_t pc, int32_t off, unsigned n, int write)
 {
     struct fovm_jit *j = x->j;
     const struct fovm_fact *f;
     int64_t lo, hi;
     if (!j->facts)
         return 0;
-    f = &j->facts[(size_t)pc * EBPF_NREGS + reg];
+    f = &j->facts[pc];
     lo = (int64_t)f->off + off;
     hi = lo + n;
     if (f->kind == FOVM_FACT_CTX && lo >= 0 && hi < 0x7fffffff) {
@@ -162,7 +162,7 @@ static void access(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
     if (basereg != 10) {
         size_t shortcut;
         mem(j, 1, 0, 0x8d, R11, REG[basereg], in->off, 0); /* lea r11, [base + off] */
-        shortcut = known(x, pc, basereg, in->off, n, cls != EBPF_CLS_LDX);
+        shortcut = known(x, pc, in->off, n, cls != EBPF_CLS_LDX);
         check(x, pc, n, cls != EBPF_CLS_LDX);
         if (shortcut)
             here32(j, shortcut);

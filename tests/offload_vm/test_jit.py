@@ -249,3 +249,36 @@ def test_row_copy_recycled_with_the_scratch_faults_alike(engine: str) -> None:
         for _ in range(2):
             with pytest.raises(ExecutionFaultError, match="out-of-bounds read"):
                 vm.run()
+
+
+# The context pointer spilled to the frame, then the slot overwritten before it is loaded
+# back and used: a narrower store, a store through a copy of r10, a local function writing
+# through a pointer into the caller's frame. Native code must not take the reloaded value
+# for the context: each read faults (address 0 or 7) as in the interpreter.
+SPILL_CLOBBERED = {
+    "narrow store": "stxdw [%r10-8], %r1\nstdw [%r10-8], 7\nstw [%r10-8], 7\n",
+    "through a copy of r10": "stxdw [%r10-8], %r1\nmov %r2, %r10\nstdw [%r2-8], 0\n",
+    "by a local function": "stxdw [%r10-8], %r1\nmov %r1, %r10\nadd %r1, -8\ncall local zero\n",
+}
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+@pytest.mark.parametrize("how", sorted(SPILL_CLOBBERED))
+def test_spilled_context_pointer_overwritten_is_not_trusted(engine: str, how: str) -> None:
+    prog = assemble(SPILL_CLOBBERED[how] + "ldxdw %r1, [%r10-8]\nldxdw %r0, [%r1]\nexit\n"
+                    "zero:\nstdw [%r1], 0\nmov %r0, 0\nexit")
+    with VM(engine=engine) as vm:
+        vm.load(prog)
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds read"):
+            vm.run(bytearray(64))
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_spilled_context_pointer_reloaded_reads_the_context(engine: str) -> None:
+    prog = assemble("stxdw [%r10-16], %r1\nmov %r1, 0\nldxdw %r6, [%r10-16]\n"
+                    "ldxdw %r0, [%r6+8]\nexit")
+    with VM(engine=engine) as vm:
+        vm.load(prog)
+        assert vm.run(bytearray(struct.pack("<QQ", 1, 99))) == 99
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds read"):
+            vm.run(bytearray(15))
