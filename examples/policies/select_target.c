@@ -79,7 +79,8 @@ struct task {
     const struct fo_connect_ctx *ctx;
     fo_u32 type;
     fo_u32 capable;    /* the Type's bit in fo_candidate.capable */
-    fo_u64 secure;     /* all ones when the task is Sensitive: Security required */
+    fo_u32 flags_mask; /* fo_candidate.flags bits that decide (online, full, secure)... */
+    fo_u32 flags_want; /* ...and their values for the task */
     fo_u64 cloud_only; /* all ones when it is Sensitive and not Urgent */
     fo_u64 neither;    /* all ones when it is neither Sensitive nor Urgent */
     fo_u64 ip4;        /* all ones when the destination is IPv4 (or IPv4-mapped) */
@@ -97,17 +98,15 @@ struct row {
     fo_u64 cpu;  /* CPU placed on the row under its current stamp */
     fo_u64 ok;   /* passes every test but free CPU */
     fo_u64 fits; /* free CPU covers the placed CPU and the Demand */
-    fo_u64 own;  /* ordered by headroom: a task that is neither, on an edge */
 };
 
-/* Whether row c may take the task at all, as a mask: online, not full, a Capability for the
- * Type, Security for a Sensitive task, the cloud for one that is not Urgent. */
-static __attribute__((always_inline)) fo_u64 eligible(const struct task *t,
-                                                      const struct fo_candidate *c)
+/* Zero when row c may take the task at all: online, not full, a Capability for the Type,
+ * Security for a Sensitive task, the cloud for one that is not Urgent. */
+static __attribute__((always_inline)) fo_u64 ineligible(const struct task *t,
+                                                        const struct fo_candidate *c)
 {
-    return EQ(c->flags & (FO_CAND_ONLINE | FO_CAND_FULL), FO_CAND_ONLINE) &
-           NONZERO(c->capable & t->capable) & (~t->secure | NONZERO(c->flags & FO_CAND_SECURE)) &
-           (~t->cloud_only | EQ(c->role, FO_ROLE_CLOUD));
+    return ((c->flags & t->flags_mask) ^ t->flags_want) |
+           ((c->capable & t->capable) ^ t->capable) | ((c->role ^ FO_ROLE_CLOUD) & t->cloud_only);
 }
 
 /* Whether the connection goes to candidate c's address and port, as a mask. */
@@ -119,7 +118,8 @@ static __attribute__((always_inline)) fo_u64 is_destination(const struct task *t
     fo_u64 v6 = (ip[0] ^ ip6[0]) | (ip[1] ^ ip6[1]) | (ip[2] ^ ip6[2]) | (ip[3] ^ ip6[3]);
 
     return EQ((t->dst.port ^ c->port) | (t->dst.family ^ c->family) |
-                  PICK(t->ip4, (fo_u64)(ip[0] ^ c->ip4), v6), 0);
+                  PICK(t->ip4, (fo_u64)(ip[0] ^ c->ip4), v6),
+              0);
 }
 
 /* Row c with its placed counts p: the masks every scan uses (memory and storage are never
@@ -131,12 +131,20 @@ static __attribute__((always_inline)) void measure(const struct task *t,
     const struct fo_connect_ctx *ctx = t->ctx;
     fo_u64 same = EQ(p->stamp, c->stamp); /* counts of an older stamp are nothing placed */
 
+    fo_u64 no = ineligible(t, c);
+
     r->cpu = p->cpu_milli & same;
-    r->ok = eligible(t, c) &
+    r->ok = EQ(no, 0) &
             ~LT(c->free_memory_mib, (p->memory_mib & same) + ctx->demand_memory_mib) &
             ~LT(c->free_storage_mib, (p->storage_mib & same) + ctx->demand_storage_mib);
     r->fits = ~LT(c->free_cpu_milli, r->cpu + ctx->demand_cpu_milli);
-    r->own = t->neither & ~EQ(c->level, FO_LEVEL_CLOUD);
+}
+
+/* All ones when row c is ordered by headroom: a task that is neither Sensitive nor Urgent,
+ * on an edge. */
+static __attribute__((always_inline)) fo_u64 own(const struct task *t, const struct fo_candidate *c)
+{
+    return t->neither & ~EQ(c->level, FO_LEVEL_CLOUD);
 }
 
 /* The rule's order from the rows' ranks (valid while nothing is placed): level first (group,
@@ -211,7 +219,7 @@ static __attribute__((always_inline)) fo_u64 scan_ranks(const struct task *t, st
         *fallback |= w.ok & ~w.fits & c->cpu_milli;
         if (!(w.ok & w.fits)) /* the one branch on a row: the verifier's states stay few */
             continue;
-        a1 = rank_key(c, t->type, w.own);
+        a1 = rank_key(c, t->type, own(t, c));
         if (a1 < r->k1) {
             r->k1 = a1;
             r->key = c->key;
@@ -236,7 +244,7 @@ static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, s
         *fallback |= w.ok & ~w.fits & c->cpu_milli;
         if (!(w.ok & w.fits))
             continue;
-        placed_key(c, t->type, w.own, w.cpu, &hi, &lo);
+        placed_key(c, t->type, own(t, c), w.cpu, &hi, &lo);
         if (hi < s->k1 || (hi == s->k1 && lo < s->k2)) {
             s->k1 = hi;
             s->k2 = lo;
@@ -255,7 +263,7 @@ static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t,
     struct fo_candidate *c;
     struct fo_placed *p;
     struct row w;
-    fo_u64 cores, free_cpu, a0, a1, win, hi, lo;
+    fo_u64 cores, free_cpu, a0, a1, win, hi, lo, o;
 
     FOR_EACH_ROW(c, p) {
         measure(t, c, p, &w);
@@ -263,8 +271,9 @@ static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t,
         free_cpu = c->free_cpu_milli;
         free_cpu = PICK(LT(cores, free_cpu), cores, free_cpu);
         a0 = 1 + (((cores - free_cpu + w.cpu + t->ctx->demand_cpu_milli) << Q) / cores);
-        placed_key(c, t->type, w.own, w.cpu, &hi, &lo);
-        a1 = PICK(any, hi, rank_key(c, t->type, w.own));
+        o = own(t, c);
+        placed_key(c, t->type, o, w.cpu, &hi, &lo);
+        a1 = PICK(any, hi, rank_key(c, t->type, o));
         lo &= any;
         win = w.ok & ~w.fits & NONZERO(cores) &
               (LT(a0, b.k0) | (EQ(a0, b.k0) & (LT(a1, b.k1) | (EQ(a1, b.k1) & LT(lo, b.k2)))));
@@ -307,7 +316,8 @@ FO_CONNECT_POLICY(select_target)
     t.type = ctx->task_type & (FO_TASK_TYPES - 1);
     t.capable = 1u << t.type;
     /* masks, not branches: the verifier would follow the rest once per kind of task */
-    t.secure = NONZERO(flags & FO_TASK_SENSITIVE);
+    t.flags_want = FO_CAND_ONLINE | FO_CAND_SECURE * (flags & FO_TASK_SENSITIVE);
+    t.flags_mask = t.flags_want | FO_CAND_FULL;
     t.cloud_only = EQ(flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT), FO_TASK_SENSITIVE);
     t.neither = EQ(flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT), 0);
     fo_ctx_addr(ctx, &t.dst);
