@@ -285,16 +285,40 @@ static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t,
     return b.key;
 }
 
-/* Adds the task's Demand to what this process has placed on row c. */
+/* The first 8 bytes of a struct fo_placed as one word: its stamp and its CPU count. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define HEAD(stamp, cpu) ((fo_u64)(stamp) << 32 | (fo_u32)(cpu))
+#define HEAD_STAMP(head) ((fo_u32)((head) >> 32))
+#else
+#define HEAD(stamp, cpu) ((fo_u64)(cpu) << 32 | (fo_u32)(stamp))
+#define HEAD_STAMP(head) ((fo_u32)(head))
+#endif
+
+/* Adds the task's Demand to what this process has placed on row c. Threads of the process
+ * place at once: the first to see a new stamp claims the row by swapping {stamp, CPU} in one
+ * compare-and-swap (a thread that loses adds to the claimed row, so no count is lost), then
+ * turns the memory and storage counts it read before the claim into its own Demand with
+ * atomic adds, keeping what others added since. */
 static __attribute__((always_inline)) void place(const struct fo_connect_ctx *ctx,
                                                  const struct fo_candidate *c, struct fo_placed *p)
 {
-    if (p->stamp != c->stamp) { /* fresh row: what was sent before is in its measures */
-        p->cpu_milli = ctx->demand_cpu_milli;
-        p->memory_mib = ctx->demand_memory_mib;
-        p->storage_mib = ctx->demand_storage_mib;
-        p->stamp = c->stamp;
-        return;
+    fo_u64 *head = (fo_u64 *)p;
+    fo_u64 seen;
+    fo_u32 memory, storage;
+
+    for (int attempt = 0; attempt < 3; attempt++) {
+        seen = *(volatile fo_u64 *)head;
+        if (HEAD_STAMP(seen) == c->stamp)
+            break;
+        /* fresh row: what was sent before is in its measures */
+        memory = *(volatile fo_u32 *)&p->memory_mib;
+        storage = *(volatile fo_u32 *)&p->storage_mib;
+        if (__sync_val_compare_and_swap(head, seen, HEAD(c->stamp, ctx->demand_cpu_milli)) ==
+            seen) {
+            __sync_fetch_and_add(&p->memory_mib, ctx->demand_memory_mib - memory);
+            __sync_fetch_and_add(&p->storage_mib, ctx->demand_storage_mib - storage);
+            return;
+        }
     }
     __sync_fetch_and_add(&p->cpu_milli, ctx->demand_cpu_milli);
     __sync_fetch_and_add(&p->memory_mib, ctx->demand_memory_mib);
