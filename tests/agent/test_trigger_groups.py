@@ -75,6 +75,28 @@ def _policy(tmp: Path) -> tuple[Path, Path, Path, bytes]:
     return fop, priv, pub, elf
 
 
+def _device(tmp: Path, pub: Path) -> tuple[Any, int]:
+    """dev1's device (the real ``freeoffload device`` core) trusting ``pub``, and its port."""
+    from freeoffload.firmware_hooks.device.config import load_config_text
+    from freeoffload.firmware_hooks.device.core import Device
+
+    port = free_port()
+    return Device(load_config_text(
+        f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
+        f"trusted_keys: [{pub}]\n", "<test device>", tmp)), port
+
+
+async def _serve(device: Any, port: int) -> Any:
+    """The device's HTTP API on 127.0.0.1:``port`` in this event loop; the runner."""
+    from aiohttp import web
+    from freeoffload.firmware_hooks.device.server import make_app
+
+    runner = web.AppRunner(make_app(device), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
 def _choose(elf: bytes, rows: list[tuple[bytes, bytes]], dst: str, kind: str) -> str:
     """Where the policy sends a connect() to ``dst`` for a task of ``kind``."""
     from freeoffload.offload_vm.policy import ConnectContext, parse_endpoint, run_policy
@@ -90,23 +112,14 @@ def _choose(elf: bytes, rows: list[tuple[bytes, bytes]], dst: str, kind: str) ->
 
 def test_center_pushes_other_groups_secure_edge_when_its_group_has_none(tmp_path: Path) -> None:
     need(shutil.which("clang") is not None, "clang is installed by .ci/install-deps")
-    from aiohttp import web
-    from freeoffload.firmware_hooks.device.config import load_config_text
-    from freeoffload.firmware_hooks.device.core import Device
-    from freeoffload.firmware_hooks.device.server import make_app
 
     fop, priv, pub, elf = _policy(tmp_path)
-    port = free_port()
-    device = Device(load_config_text(
-        f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
-        f"trusted_keys: [{pub}]\n", "<test device>", tmp_path))
+    device, port = _device(tmp_path, pub)
     cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv)
     address = {c.node: c.address for c in cfgs}
 
     async def run() -> dict[str, Any]:
-        runner = web.AppRunner(make_app(device), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner = await _serve(device, port)
         daemons = [Daemon(c, SteadyNode(c)) for c in cfgs]
         by_name = {d.cfg.node: d for d in daemons}
         try:
@@ -159,17 +172,10 @@ def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -
     again, with a new version and stamp, when a member's load changes materially; no push
     while nothing changes. The threshold trigger's history stays empty."""
     need(shutil.which("clang") is not None, "clang is installed by .ci/install-deps")
-    from aiohttp import web
     from freeoffload.agent.trigger import Pusher
-    from freeoffload.firmware_hooks.device.config import load_config_text
-    from freeoffload.firmware_hooks.device.core import Device
-    from freeoffload.firmware_hooks.device.server import make_app
 
     fop, priv, pub, _ = _policy(tmp_path)
-    port = free_port()
-    device = Device(load_config_text(
-        f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
-        f"trusted_keys: [{pub}]\n", "<test device>", tmp_path))
+    device, port = _device(tmp_path, pub)
     # reports every second: on a busy host a 0.2 s member misses 3 and flaps offline
     # trigger.refresh from the config: looks twice a second, no push for age alone here
     cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv, interval=1.0,
@@ -184,9 +190,7 @@ def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -
         # nine agents and the device share this process's threads (each is its own process
         # in real life): enough of them that the device's to_thread calls never wait
         loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(max_workers=64))
-        runner = web.AppRunner(make_app(device), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner = await _serve(device, port)
         daemons = [Daemon(c, SteadyNode(c)) for c in cfgs]
         by_name = {d.cfg.node: d for d in daemons}
 
@@ -243,23 +247,14 @@ def test_center_reaches_the_other_group_long_before_the_next_prober_round(
     prober interval (60 s here) later: in the testbed, edge2's rows lacked edge3 for up to
     10 s after the agents started, and fig7 run right after fig9 moved dev1 nowhere."""
     need(shutil.which("clang") is not None, "clang is installed by .ci/install-deps")
-    from aiohttp import web
     from freeoffload.agent.trigger import Pusher
-    from freeoffload.firmware_hooks.device.config import load_config_text
-    from freeoffload.firmware_hooks.device.core import Device
-    from freeoffload.firmware_hooks.device.server import make_app
 
     fop, priv, pub, _ = _policy(tmp_path)
-    port = free_port()
-    device = Device(load_config_text(
-        f"name: dev1\nlisten: 127.0.0.1:{port}\nstore: store\nstate_dir: state\n"
-        f"trusted_keys: [{pub}]\n", "<test device>", tmp_path))
+    device, port = _device(tmp_path, pub)
     cfgs = _agents(f"http://127.0.0.1:{port}", fop, priv, interval=1.0, prober=60.0)
 
     async def run() -> tuple[float, dict[str, Any]]:
-        runner = web.AppRunner(make_app(device), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        runner = await _serve(device, port)
         daemons = [Daemon(c, SteadyNode(c)) for c in cfgs]
         loop = asyncio.get_running_loop()
         try:
