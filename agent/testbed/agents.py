@@ -28,10 +28,13 @@ from .cgroups import Cgroups, kill_pids
 from .config import NodePlan, Plan
 from .offload import Device, fo
 
-__all__ = ["AGENT_PORT", "Agents", "agent_configs", "start_all"]
+__all__ = ["AGENT_PORT", "REFRESH", "Agents", "agent_configs", "start_all"]
 
 AGENT_PORT = 7070
 AGENT_CGROUP = "agents"
+# the centers' trigger.refresh: a look at the live map every second, a push on a tenth of a
+# node's cores, unchanged rows again every 15 s (fig9 waits for fresh rows on that basis)
+REFRESH = {"interval": 1.0, "max_age": 15.0, "min_change": 0.1}
 
 
 def _centers(plan: Plan, crmap: Any) -> dict[str, str]:
@@ -117,6 +120,7 @@ class Agents:
         trigger = None
         if devices:
             trigger = {"threshold": threshold, "hysteresis": 10, "samples": samples,
+                       "refresh": REFRESH,
                        "policy": str(devices[0].policy), "key": str(devices[0].key),
                        "devices": [{"name": d.name, "url": d.url, "attached": d.attached}
                                    for d in devices]}

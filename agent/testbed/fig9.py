@@ -32,7 +32,7 @@ from typing import Any
 
 from freeoffload.errors import TestbedError
 
-from .agents import Agents
+from .agents import REFRESH, Agents
 from .cgroups import Cgroups
 from .client import TaskRecord
 from .config import Plan
@@ -50,7 +50,7 @@ SOURCE = "dev1"
 EDGE = "edge1"  # the edge dev1's program is configured to use
 DRAIN_S = 1.0  # after a burst, before the next: the nodes' load drains
 FRESH_S = 1.5  # the rows a burst starts from were computed this long after the drain at least
-WAIT_S = 40.0  # at most, for those rows (the center pushes unchanged rows every 15 s)
+WAIT_S = 2 * REFRESH["max_age"] + 10  # at most, for those rows (unchanged ones come again)
 
 
 @dataclass(frozen=True)
