@@ -22,15 +22,18 @@
  * compares) while no CPU is placed on any current row, else computed from free CPU less the
  * placed demand (fixed point, 2^-20).
  *
- * Cost: one pass finds the destination row; one more pass chooses. While nothing is placed
- * the choice needs only the ranks (scan_ranks); once CPU is placed, scan_placed computes
- * headroom and power (two divisions per row). Which of the two runs first is told by a hint
- * the policy keeps in local_placed (FO_PLACED_HINT): a wrong hint costs the other pass, never
- * a different decision. The least-committed fallback (a third division) runs only when S is
- * empty and some row can take the task that way.
- * The scans have no branch that depends on a row (masks instead), so the kernel's verifier
- * (the --kernel path runs this same object) follows one path per row; the branches between
- * the scans are on per-run values, so its work is the sum of the scans, not their product.
+ * Cost (the hook runs this on every connect(); `freeoffload run --kernel` loads this same
+ * object into the kernel's verifier): a first loop finds the destination's row and stops
+ * there (a connection to anything else passes). One scan then chooses: while no CPU is placed
+ * on a current row, scan_ranks compares the rows' ranks; once some is, scan_placed computes
+ * headroom and power (two divisions per row in S). A hint the policy keeps in local_placed
+ * (FO_PLACED_HINT) says which scan to run; a wrong hint costs the other scan, never a
+ * different decision. The least-committed fallback (a third division) runs only when S is
+ * empty and some row could take the task that way.
+ * For the verifier: what a scan carries from row to row is computed with masks, and one
+ * branch per row skips the rows outside S; a mask never meets a constant in an AND or OR
+ * (the 6.18 verifier forks its state at each such instruction); branches on per-run values
+ * sit between the scans, so its work is the sum of the scans, not their product.
  * The rows come from freeoffload.topology.candidates (candidate_rows). Connections to anything
  * that is not a candidate, and programs without a task, pass.
  */
@@ -45,9 +48,10 @@ FO_PLACED_MAP;
 #define MIN_HEADROOM_Q (ONE / 100 + 1)       /* topology's MIN_HEADROOM, 0.01 */
 #define BARRIER(x) asm volatile("" : "+r"(x)) /* clang must not turn a mask into a branch */
 
-/* ---- masks: all ones or zero, computed without a branch, of values below 2^63 (all here:
- * sums of fo_u32 fields, and keys below KEY_MAX) ---- */
-#define KEY_MAX (1ull << 62) /* above every key, as the best key before any row */
+/* ---- masks: all ones or zero, computed without a branch from the sign of one subtraction
+ * (three instructions), for values below 2^63: all here are fo_u32 fields, their sums, and
+ * keys below KEY_MAX ---- */
+#define KEY_MAX ((1ull << 63) - 1) /* the best key before any row: above every key */
 
 static __attribute__((always_inline)) fo_u64 sign(fo_u64 d) /* all ones when d >= 2^63 */
 {
@@ -62,9 +66,10 @@ static __attribute__((always_inline)) fo_u64 sign(fo_u64 d) /* all ones when d >
 #define LT(a, b) sign((fo_u64)(a) - (fo_u64)(b))
 #define NONZERO(x) sign(-(fo_u64)(x))
 #define EQ(a, b) sign(((fo_u64)(a) ^ (fo_u64)(b)) - 1)
+
 /* An index into the per-Type arrays that the kernel's verifier sees bounded (clang would drop
  * a mask it can prove redundant, and the verifier loses the bound through a 32-bit spill). */
-static __attribute__((always_inline)) fo_u64 TYPE_INDEX(fo_u64 type)
+static __attribute__((always_inline)) fo_u64 type_index(fo_u64 type)
 {
     BARRIER(type);
     return type & (FO_TASK_TYPES - 1);
@@ -152,7 +157,7 @@ static __attribute__((always_inline)) fo_u64 own(const struct task *t, const str
 static __attribute__((always_inline)) fo_u64 rank_key(const struct fo_candidate *c, fo_u32 type,
                                                       fo_u64 own)
 {
-    fo_u64 power = c->power_rank[TYPE_INDEX(type)];
+    fo_u64 power = c->power_rank[type_index(type)];
     fo_u64 level = (fo_u64)c->level << 28;
 
     return PICK(own, level | c->headroom_rank << 21 | power << 14 | c->latency_rank << 7 |
@@ -174,23 +179,12 @@ static __attribute__((always_inline)) void placed_key(const struct fo_candidate 
     headroom = PICK(known, free_cpu, c->headroom_milli) << Q;
     headroom /= PICK(known, cores, 1000);
     headroom = PICK(LT(ONE, headroom), ONE, headroom);
-    power = ((fo_u64)c->capability_us[TYPE_INDEX(type)] << 24) /
+    power = ((fo_u64)c->capability_us[type_index(type)] << 24) /
             PICK(LT(headroom, MIN_HEADROOM_Q), MIN_HEADROOM_Q, headroom);
     level = (fo_u64)c->level << 60;
     *hi = PICK(own, level | (ONE - headroom) << 32, level | (fo_u64)c->latency_rank << 32);
     *lo = PICK(own, power << 14 | c->latency_rank << 7 | c->name_rank,
                power << 14 | c->name_rank << 7);
-}
-
-/* Keeps row `key` in b when `ok` and its key (0, a1, a2) is lower: for rows in S. */
-static __attribute__((always_inline)) void keep(struct best *b, fo_u64 ok, fo_u64 key, fo_u64 a1,
-                                                fo_u64 a2)
-{
-    fo_u64 win = ok & (LT(a1, b->k1) | (EQ(a1, b->k1) & LT(a2, b->k2)));
-
-    b->k1 = PICK(win, a1, b->k1);
-    b->k2 = PICK(win, a2, b->k2);
-    b->key = PICK(win, key, b->key);
 }
 
 /* Rows are packed from key 0; the first empty one ends the table. */
