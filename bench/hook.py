@@ -5,7 +5,10 @@ Per connect, in the same run: no hook (the baseline), the hook with no policy in
 hook running a policy that returns at once (what the hook itself costs around a VM run),
 examples/policies/redirect.c with no matching rule, examples/policies/http.c (it
 reads the socket's type: the hook asks the kernel, one getsockopt() per call; it passes), and
-examples/policies/select_target.c over 16 candidates (the connection is rewritten). Start-up:
+examples/policies/select_target.c over 16 candidates twice: rows with room for 8 tasks each
+(the policy counts what it places, so after the first 128 calls of a run every row is full and
+a call scans them all and passes: most calls measure that), and rows with room for every call
+of a run (each call chooses a row, counts the task there and rewrites). Start-up:
 ``curl file:///dev/null`` with and without the hook, and with an empty LD_AUDIT module (the
 alternative to the dlopen hook, see firmware_hooks/README.md).
 
@@ -65,20 +68,22 @@ def _policy(work: Path, name: str) -> bytes:
     return out.read_bytes()
 
 
-def _candidates(port: int) -> list[Candidate]:
+def _candidates(port: int, free_cpu_milli: int = 4000) -> list[Candidate]:
     """16 online edges, all at the listener's address: the policy spreads a burst of tasks
-    over them by what it has placed (a process-local map), so any of them may be chosen."""
+    over them by what it has placed (a process-local map), so any of them may be chosen.
+    With the default free CPU each row takes 8 of the bench's tasks (500 milli each)."""
     return [Candidate(name=f"edge{i:02d}", flags=FLAG_VALID | FLAG_ONLINE | FLAG_SECURE,
                       family=2, ip=socket.inet_aton("127.0.0.1"), port=port, role=1,
                       level=0, latency_us=100 + i, headroom_milli=500, capable=0b110,
-                      free_cpu_milli=4000, free_memory_mib=4096, free_storage_mib=10000,
-                      latency_rank=i, headroom_rank=0, name_rank=i) for i in range(16)]
+                      free_cpu_milli=free_cpu_milli, free_memory_mib=1 << 30,
+                      free_storage_mib=1 << 30, latency_rank=i, headroom_rank=0, name_rank=i)
+            for i in range(16)]
 
 
 def _configs(work: Path, port: int) -> dict[str, dict[str, str]]:
     hook = {"LD_PRELOAD": str(hook_library_path())}
     stores = {}
-    for name in ("empty", "pass", "redirect", "http", "select"):
+    for name in ("empty", "pass", "redirect", "http", "select", "room"):
         stores[name] = PolicyStore(work / name)
         stores[name].init()
     stores["pass"].install("pass", _policy(work, "pass"), 1)
@@ -86,6 +91,9 @@ def _configs(work: Path, port: int) -> dict[str, dict[str, str]]:
     stores["http"].install("http", _policy(work, "http"), 1)
     stores["select"].install("select_target", _policy(work, "select_target"), 1)
     stores["select"].update_map_bulk("candidates", candidate_items(_candidates(port)))
+    stores["room"].install("select_target", _policy(work, "select_target"), 1)
+    stores["room"].update_map_bulk(  # 16 x 2^31 milli: room for every call of a run
+        "candidates", candidate_items(_candidates(port, free_cpu_milli=1 << 31)))
     base = {k: v for k, v in os.environ.items()
             if k != "LD_PRELOAD" and not k.startswith("FREEOFFLOAD_")}
     return {
@@ -100,6 +108,9 @@ def _configs(work: Path, port: int) -> dict[str, dict[str, str]]:
         "hook, selection over 16 candidates": {
             **base, **hook, **URGENT_CPU_TASK,
             "FREEOFFLOAD_STORE": str(stores["select"].directory)},
+        "hook, selection, room on every row": {
+            **base, **hook, **URGENT_CPU_TASK,
+            "FREEOFFLOAD_STORE": str(stores["room"].directory)},
     }
 
 

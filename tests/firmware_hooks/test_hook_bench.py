@@ -24,6 +24,7 @@ def test_bench_smoke(hook_lib: Path) -> None:
     assert "kernel" in out and "no hook (baseline)" in out
     for row in ("hook, no policy", "hook, policy returning at once", "hook, no matching rule",
                 "hook, policy reading the socket type",
-                "hook, selection over 16 candidates", "hook (LD_PRELOAD), no policy",
+                "hook, selection over 16 candidates", "hook, selection, room on every row",
+                "hook (LD_PRELOAD), no policy",
                 "empty LD_AUDIT module"):
         assert row in out
