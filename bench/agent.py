@@ -17,12 +17,14 @@ import asyncio
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -108,46 +110,138 @@ async def wait_up(url: str) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+class _Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with one request in flight: the answer's status line
+    and Content-Length are all it reads. A client this small costs a fraction of what the
+    server it measures does (aiohttp's own client costs about as much per request as its
+    server, which would cap the rate at what the bench process can send)."""
+
+    def __init__(self, on_answer: Callable[[int, bytes], None]) -> None:
+        self.on_answer = on_answer
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.start = 0  # where the answer's body starts in buf
+        self.need = -1  # bytes of the answer being read; -1 until its head is complete
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, request: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if self.need < 0:
+            head = self.buf.find(b"\r\n\r\n")
+            if head < 0:
+                return
+            found = _LENGTH.search(self.buf, 0, head)
+            if found is None:
+                raise SystemExit(f"answer without Content-Length: {bytes(self.buf[:head])!r}")
+            self.start = head + 4
+            self.need = self.start + int(found.group(1))
+        if len(self.buf) >= self.need:
+            status, body = int(self.buf[9:12]), bytes(self.buf[self.start:self.need])
+            del self.buf[:self.need]
+            self.need = -1
+            self.on_answer(status, body)
+
+
+_LENGTH = re.compile(rb"(?i)\r\ncontent-length:[ \t]*(\d+)")
+
+
+def _request(url: str, path: str, body: bytes) -> bytes:
+    host = url.split("//", 1)[1]
+    head = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{head}Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+async def _connect(url: str, on_answer: Callable[[int, bytes], None]) -> _Conn:
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    _, conn = await asyncio.get_running_loop().create_connection(
+        lambda: _Conn(on_answer), host, int(port))
+    return conn
+
+
 async def ingest(url: str, members: int, seconds: float, concurrency: int = 32) -> int:
-    """Reports sent and accepted in ``seconds`` by ``concurrency`` keep-alive reporters."""
-    bodies = [report(i, time.time()) for i in range(members)]
-    done = 0
+    """Reports sent and accepted in ``seconds`` by ``concurrency`` keep-alive reporters, each
+    sending its next report as soon as the last is answered."""
+    requests = [_request(url, "/v1/report", report(i, time.time())) for i in range(members)]
+    loop = asyncio.get_running_loop()
     end = time.monotonic() + seconds
+    done = 0
 
-    async def worker(k: int, s: aiohttp.ClientSession) -> None:
-        nonlocal done
-        i = k
-        while time.monotonic() < end:
-            async with s.post(f"{url}/v1/report", data=bodies[i % members]) as r:
-                await r.read()
-                if r.status != 200:
-                    raise SystemExit(f"report refused: {r.status}")
+    async def reporter(k: int) -> None:
+        finished: asyncio.Future[None] = loop.create_future()
+        sent = k
+
+        def on_answer(status: int, body: bytes) -> None:
+            nonlocal done, sent
+            if status != 200:
+                finished.set_exception(SystemExit(f"report refused: {status} {body[:300]!r}"))
+                return
             done += 1
-            i += concurrency
+            if time.monotonic() >= end:
+                finished.set_result(None)
+                return
+            sent += concurrency
+            conn.send(requests[sent % members])
 
-    conn = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(headers=HEADERS, connector=conn) as s:
-        await asyncio.gather(*(worker(k, s) for k in range(concurrency)))
+        conn = await _connect(url, on_answer)
+        conn.send(requests[sent % members])
+        try:
+            await finished
+        finally:
+            assert conn.transport is not None
+            conn.transport.close()
+
+    await asyncio.gather(*(reporter(k) for k in range(concurrency)))
     return done
 
 
 async def selects(url: str, requesters: list[int]) -> list[float]:
     """Latencies (s) of sequential queries, one from each of ``requesters`` in turn."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[tuple[int, bytes]] = loop.create_future()
+
+    def on_answer(status: int, body: bytes) -> None:
+        answer.set_result((status, body))
+
+    conn = await _connect(url, on_answer)
     out = []
-    async with aiohttp.ClientSession(headers=HEADERS) as s:
+    try:
         for who in requesters:
-            body = json.dumps({"task": TASK, "from": f"m{who}"}).encode()
+            request = _request(url, "/v1/select",
+                               json.dumps({"task": TASK, "from": f"m{who}"}).encode())
+            answer = loop.create_future()
             started = time.perf_counter()
-            async with s.post(f"{url}/v1/select", data=body) as r:
-                answer = await r.json()
+            conn.send(request)
+            status, body = await answer
             out.append(time.perf_counter() - started)
-            if r.status != 200:
-                raise SystemExit(f"select failed: {answer}")
+            if status != 200:
+                raise SystemExit(f"select failed: {status} {body[:300]!r}")
+    finally:
+        assert conn.transport is not None
+        conn.transport.close()
     return out
 
 
 def _p99(values: list[float]) -> float:
     return values[min(len(values) - 1, int(len(values) * 0.99))]
+
+
+def settle(p: psutil.Process, at_least: float = 2.5, idle: float = 0.05) -> None:
+    """Wait one report interval of the center (its group loop, and the prober's look at the
+    members that joined, run once), then until it spends under ``idle`` of a core for half a
+    second (at most 30 s): work set off by the fill is not counted as ingest."""
+    time.sleep(at_least)
+    for _ in range(60):
+        before = sum(p.cpu_times()[:2])
+        time.sleep(0.5)
+        if sum(p.cpu_times()[:2]) - before < idle * 0.5:
+            return
 
 
 def at_rest(proc: subprocess.Popen[bytes], seconds: float) -> tuple[float, float]:
@@ -165,6 +259,7 @@ def measure(url: str, proc: subprocess.Popen[bytes], args: argparse.Namespace,
     if fill:  # every member reports once: the center holds the whole group
         asyncio.run(_fill(url, args.members))
     p = psutil.Process(proc.pid)
+    settle(p)
     cpu0, t0 = sum(p.cpu_times()[:2]), time.monotonic()
     sent = asyncio.run(ingest(url, args.members, args.seconds))
     wall, cpu = time.monotonic() - t0, sum(p.cpu_times()[:2]) - cpu0
