@@ -17,25 +17,21 @@ from __future__ import annotations
 import hmac
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
 from .config import AgentConfig
 from .log import event
 
-__all__ = ["GROUP_HEADER", "GROUP_KEY", "PEER_NAMES_KEY", "auth_headers", "auth_middleware",
+__all__ = ["GROUP_HEADER", "GROUP_KEY", "PEER_NAMES_KEY", "auth_headers", "authenticator",
            "certificate_names", "client_ssl", "server_ssl"]
 
 GROUP_HEADER = "X-FreeOffload-Group"
 GROUP_KEY = web.RequestKey("peer_group", str)
 PEER_NAMES_KEY = web.RequestKey("peer_names", frozenset)
-OPEN_PATHS = ("/healthz", "/metrics")
 log = logging.getLogger("freeoffload.agent.auth")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def auth_headers(cfg: AgentConfig, group: str | None = None, token: str | None = None
@@ -56,10 +52,11 @@ def _known_tokens(cfg: AgentConfig) -> dict[str, str]:
     return tokens
 
 
-def _check(request: web.Request, tokens: dict[str, str]) -> tuple[str, str]:
+def _check(request: web.Request, tokens: dict[str, bytes]) -> tuple[str, str]:
     """(group, "") when the request is authentic, else ("", reason)."""
-    header = request.headers.get("Authorization", "")
-    group = request.headers.get(GROUP_HEADER, "")
+    headers = request.headers
+    header = headers.get("Authorization", "")
+    group = headers.get(GROUP_HEADER, "")
     if not header.startswith("Bearer "):
         return "", "no bearer token"
     if not group:
@@ -67,7 +64,7 @@ def _check(request: web.Request, tokens: dict[str, str]) -> tuple[str, str]:
     expected = tokens.get(group)
     if expected is None:
         return "", f"unknown group {group!r}"
-    if not hmac.compare_digest(header[7:].strip().encode(), expected.encode()):
+    if not hmac.compare_digest(header[7:].strip().encode(), expected):
         return "", f"wrong token for group {group!r}"
     return group, ""
 
@@ -83,33 +80,36 @@ def certificate_names(cert: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-def auth_middleware(cfg: AgentConfig,
-                    on_refused: Callable[[str], None] | None = None) -> Middleware:
-    """Refuse unauthenticated requests under /v1/ (401, logged; ``on_refused(path)``)."""
-    tokens = _known_tokens(cfg)
+def authenticator(cfg: AgentConfig, on_refused: Callable[[str], None] | None = None
+                  ) -> Callable[[web.Request], web.Response | None]:
+    """The check of every request: None to let it through (its group, and with mTLS its
+    certificate's names, kept on the request), else the 401 answer (logged; ``on_refused(path)``
+    called). Requests outside /v1/ are open."""
+    tokens = {group: token.encode() for group, token in _known_tokens(cfg).items()}
+    tls = cfg.tls is not None
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or not request.path.startswith("/v1/"):
-            return await handler(request)
-        if cfg.tls is not None:  # no certificate to be had (connection gone): names nothing
+    def authenticate(request: web.Request) -> web.Response | None:
+        path = request.path
+        if not path.startswith("/v1/"):  # /healthz, /metrics and unknown paths: open
+            return None
+        if tls:  # no certificate to be had (connection gone): names nothing
             transport = request.transport
             request[PEER_NAMES_KEY] = certificate_names(
                 None if transport is None else transport.get_extra_info("peercert"))
         if not tokens:  # an unauthenticated agent (the embedded default): every peer is ours
             request[GROUP_KEY] = request.headers.get(GROUP_HEADER, cfg.group)
-            return await handler(request)
+            return None
         group, reason = _check(request, tokens)
         if not group:
             event(log, "request.refused", logging.WARNING, peer=request.remote,
-                  method=request.method, path=request.path, reason=reason)
+                  method=request.method, path=path, reason=reason)
             if on_refused is not None:
-                on_refused(request.path)
+                on_refused(path)
             return web.json_response({"error": f"unauthenticated: {reason}"}, status=401)
         request[GROUP_KEY] = group
-        return await handler(request)
+        return None
 
-    return middleware
+    return authenticate
 
 
 def server_ssl(cfg: AgentConfig) -> ssl.SSLContext | None:
