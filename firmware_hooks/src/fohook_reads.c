@@ -8,7 +8,8 @@
  * stack + k" (r10 + k, or maybe that). Loads through the context mark the bytes they can reach;
  * the context pointer may be copied, moved by constants, and spilled to and reloaded from the
  * stack. Anything the pass cannot follow exactly answers "every byte": the context pointer
- * stored outside the stack, handed to a helper or a subprogram, moved by a variable amount,
+ * stored outside the stack, handed to a helper (in an argument register it reads: the
+ * built-in helpers' own counts) or a subprogram, moved by a variable amount,
  * cut to 32 bits, partly overwritten or partly read; a stack pointer stored in memory, or
  * handed to code that may write through it while a context pointer is (or later gets)
  * spilled; an unknown opcode; legacy packet loads; a jump out of the section. Subprograms never
@@ -241,12 +242,32 @@ static int memory(struct pass *p, struct state *s, const struct insn *i, int dst
     return 0;
 }
 
+/* How many argument registers (r1...) a call reads: the built-in helpers' own counts (a
+ * register past them is only left over from earlier code), 5 for anything else. */
+static int call_args(const struct insn *i)
+{
+    if ((i->regs >> 4) != 0)
+        return 5; /* a subprogram */
+    switch (i->imm) {
+    case 1: /* map_lookup_elem(map, key) */
+    case 3: /* map_delete_elem(map, key) */
+        return 2;
+    case 2: /* map_update_elem(map, key, value, flags) */
+        return 4;
+    case 5: /* ktime_get_ns() */
+    case 7: /* get_prandom_u32() */
+        return 0;
+    default:
+        return 5;
+    }
+}
+
 /* helper or subprogram: never hand it the context; a stack pointer given to anything but
  * the built-in helpers that only read their arguments may be written through. */
 static int call(struct state *s, const struct insn *i)
 {
     int reads_only = (i->regs >> 4) == 0 && i->imm >= 1 && i->imm <= 7 && i->imm != 4;
-    for (int r = 1; r <= 5; r++) {
+    for (int r = 1; r <= call_args(i); r++) {
         if (s->r[r].kind == CTX)
             return -1;
         if ((s->r[r].kind == FP || s->r[r].kind == MFP) && !reads_only) {
