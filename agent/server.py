@@ -127,13 +127,18 @@ async def _body(request: web.Request) -> bytes:
     return await request.read()
 
 
+def _names(agent: Agent, request: web.Request) -> frozenset[str] | None:
+    """What the sender's certificate names (with mTLS; None without: no lookup that fails)."""
+    return request.get(PEER_NAMES_KEY) if agent.cfg.tls is not None else None
+
+
 async def report(request: web.Request) -> web.Response:
     agent = _agent(request)
     if agent.cfg.role == "member":
         raise ReportError(409, f"{agent.cfg.node} is a member; report to its center "
                                f"{agent.center or '(not found yet)'}")
     answer = agent.ingest_report(await _body(request), request.get(GROUP_KEY), request.remote,
-                                 request.get(PEER_NAMES_KEY))
+                                 _names(agent, request))
     return _json(answer)
 
 
@@ -143,7 +148,7 @@ async def summary(request: web.Request) -> web.Response:
         raise ReportError(409, f"{agent.cfg.node} is a {agent.cfg.role}; group summaries go "
                                "to the cloud")
     answer = agent.ingest_summary(await _body(request), request.get(GROUP_KEY), request.remote,
-                                  request.get(PEER_NAMES_KEY))
+                                  _names(agent, request))
     return web.json_response(answer)
 
 

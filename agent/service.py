@@ -68,8 +68,8 @@ def parse_select(body: bytes) -> tuple[Task, str, str, bool]:
     if not isinstance(doc, dict) or not isinstance(doc.get("task"), dict):
         raise ReportError(400, "POST /v1/select: expected {\"task\": {...task file fields...}, "
                                "\"from\": NODE}")
-    unknown = sorted(set(doc) - {"task", "from", "scope", "explain"})
-    if unknown:
+    if not doc.keys() <= _SELECT_FIELDS:
+        unknown = sorted(set(doc) - _SELECT_FIELDS)
         raise ReportError(400, f"POST /v1/select: unknown field {unknown[0]!r}; expected task, "
                                "from, scope, explain")
     scope = doc.get("scope", "any")
@@ -87,6 +87,7 @@ def parse_select(body: bytes) -> tuple[Task, str, str, bool]:
 
 
 MAX_TASKS = 256
+_SELECT_FIELDS = frozenset({"task", "from", "scope", "explain"})
 _TASKS: dict[bytes, Task] = {}  # validated task JSON -> Task (Tasks are immutable)
 
 
@@ -121,6 +122,7 @@ class Agent:
         self.metrics = Metrics()
         self._accepted = self.metrics.reports.labels("report", "accepted")  # bound once: hot
         self._stale = self.metrics.reports.labels("report", "stale")
+        self._selects: dict[str, Any] = {}  # answer level -> its bound counter
         self.peer = Peer(auth_headers(cfg), client_ssl(cfg))
         self.center = cfg.center if cfg.role == "member" else cfg.address
         self.peers: set[str] = set(cfg.peers)
@@ -203,9 +205,10 @@ class Agent:
         except ConfigError:  # no node here has a Capability for this Type, or no requester
             sel = Selection(None, "", "none")
         node = crmap.nodes.get(sel.node) if sel.node else None
+        rejections = tuple({"node": r.node, "reason": r.reason} for r in sel.rejections) \
+            if sel.rejections else ()
         return Answer(sel.node, node.address if node else "", sel.rule, sel.level,
-                      sel.latency_ms, self.cfg.node,
-                      tuple({"node": r.node, "reason": r.reason} for r in sel.rejections))
+                      sel.latency_ms, self.cfg.node, rejections)
 
     async def select(self, task: Task, requester: str, scope: str = "any",
                      explain: bool = False) -> Answer:
@@ -229,7 +232,11 @@ class Agent:
         return self._count(found or local)
 
     def _count(self, answer: Answer) -> Answer:
-        self.metrics.selects.labels(answer.level if answer.node else "none").inc()
+        level = answer.level if answer.node else "none"
+        counter = self._selects.get(level)
+        if counter is None:  # each level's child bound once: labels() costs a lock and a tuple
+            counter = self._selects[level] = self.metrics.selects.labels(level)
+        counter.inc()
         return answer
 
     async def _ask_peers(self, task: Task) -> Answer | None:
