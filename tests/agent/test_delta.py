@@ -48,6 +48,16 @@ VARIANTS = [
     (("Node", "ComputingPower", "Memory"), 50), (("Extra",), 1),
     (("Agent",), "10.0.0.2:7070"), (("Agent",), "10.0.0.1:99999"), (("Agent",), 5),
     (("Agent",), KeyError),
+    (("Node", "Resource", "storage_used"), 33), (("Node", "Resource", "storage_used"), 32),
+    (("Node", "Resource", "memory_used"), 4096), (("Node", "Resource", "running_tasks"), -1),
+    (("Node", "Resource", "running_tasks"), True), (("Node", "Resource", "memory_used"), "1"),
+    (("Node", "Resource"), [1]), (("Node", "Resource"), KeyError), (("Node", "Updated"), -1),
+    (("Node", "Updated"), False), (("Node", "Updated"), KeyError), (("Node", "Updated"), 7),
+    (("Links",), [{"StartNode": "e1", "EndNode": "c", "BandWidth": 100, "Latency": -0.5}]),
+    (("Links",), [{"StartNode": "e1", "EndNode": "c", "BandWidth": True, "Latency": 1}]),
+    (("Links",), [{"StartNode": "c", "EndNode": "e1", "BandWidth": 1, "Latency": 1e308}]),
+    (("Links",), [{"StartNode": "e1", "EndNode": "", "BandWidth": 1, "Latency": 1}]),
+    (("Links",), {"StartNode": "e1"}),
 ]
 
 
