@@ -250,30 +250,32 @@ static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, s
 
 /* S is empty: of the rows that fail only on free CPU and know their cores, the one least
  * committed once the task is there (1 + committed share, fixed point), then the rule's
- * order (`any`: all ones when CPU is placed on a current row). */
-static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t, fo_u64 any)
+ * order: with the placed CPU counted when `placed` (a constant: each call site gets its own
+ * copy), else by the ranks. */
+static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t, int placed)
 {
     struct best b = {KEY_MAX, KEY_MAX, KEY_MAX, NONE};
     struct fo_candidate *c;
     struct fo_placed *p;
     struct row w;
-    fo_u64 cores, free_cpu, a0, a1, win, hi, lo, o;
+    fo_u64 cores, free_cpu, a0, a1, a2 = 0, win;
 
     FOR_EACH_ROW(c, p) {
         measure(t, c, p, &w);
         cores = c->cpu_milli;
+        if (!(w.ok & ~w.fits) || !cores) /* a skip only: the carried state is the same */
+            continue;
         free_cpu = c->free_cpu_milli;
         free_cpu = PICK(LT(cores, free_cpu), cores, free_cpu);
         a0 = 1 + (((cores - free_cpu + w.cpu + t->ctx->demand_cpu_milli) << Q) / cores);
-        o = own(t, c);
-        placed_key(c, t->type, o, w.cpu, &hi, &lo);
-        a1 = PICK(any, hi, rank_key(c, t->type, o));
-        lo &= any;
-        win = w.ok & ~w.fits & NONZERO(cores) &
-              (LT(a0, b.k0) | (EQ(a0, b.k0) & (LT(a1, b.k1) | (EQ(a1, b.k1) & LT(lo, b.k2)))));
+        if (placed)
+            placed_key(c, t->type, own(t, c), w.cpu, &a1, &a2);
+        else
+            a1 = rank_key(c, t->type, own(t, c));
+        win = LT(a0, b.k0) | (EQ(a0, b.k0) & (LT(a1, b.k1) | (EQ(a1, b.k1) & LT(a2, b.k2))));
         b.k0 = PICK(win, a0, b.k0);
         b.k1 = PICK(win, a1, b.k1);
-        b.k2 = PICK(win, lo, b.k2);
+        b.k2 = PICK(win, a2, b.k2);
         b.key = PICK(win, (fo_u64)c->key, b.key);
     }
     return b.key;
@@ -363,7 +365,7 @@ FO_CONNECT_POLICY(select_target)
     }
     best = any ? placed.key : ranks.key;
     if (best == NONE && fallback)
-        best = scan_fallback(&t, NONZERO(any));
+        best = any ? scan_fallback(&t, 1) : scan_fallback(&t, 0);
     if (best == NONE)
         return FO_PASS;
     fo_u32 chosen = best;

@@ -29,8 +29,10 @@
 #define MAX_K 4096      /* context offsets beyond this are not followed */
 #define MAX_INSNS 8192  /* longer programs: every byte (a state per block: bounded memory) */
 
-enum kind { NOT, CTX, FP, MFP }; /* not a pointer we follow; the context + [lo, hi];
-                                    r10 + lo; maybe r10 + lo (or not a pointer) */
+enum kind { NOT, CTX, FP, MFP, BAD }; /* not a pointer we follow; the context + [lo, hi];
+                                         r10 + lo; maybe r10 + lo (or not a pointer); one of
+                                         two different pointers (paths joined): any use of
+                                         it gives up, but a dead register may hold it */
 struct val {
     uint8_t kind;
     int16_t lo, hi;
@@ -72,7 +74,9 @@ static void mark(struct pass *p, int64_t from, int64_t to)
 /* Join b into *a: 1 when *a changed, -1 when the pass must give up. */
 static int join(struct val *a, struct val b)
 {
-    if (b.kind == NOT || (a->kind == b.kind && a->lo == b.lo && a->hi == b.hi))
+    static const struct val bad = {BAD, 0, 0};
+
+    if (b.kind == NOT || a->kind == BAD || (a->kind == b.kind && a->lo == b.lo && a->hi == b.hi))
         return 0;
     if (a->kind == NOT) {
         *a = b;
@@ -92,7 +96,8 @@ static int join(struct val *a, struct val b)
         a->kind = MFP;
         return changed;
     }
-    return -1; /* two different pointers */
+    *a = bad; /* two different pointers: given up on where it is used */
+    return 1;
 }
 
 /* Join `s` into the state at leader `pc`; -1 when the pass must give up. */
@@ -131,10 +136,15 @@ static int size_of(uint8_t code)
     return sizes[(code >> 3) & 3];
 }
 
+static int maybe_ctx(struct val v)
+{
+    return v.kind == CTX || v.kind == BAD;
+}
+
 static int holds_ctx(const struct state *s)
 {
     for (int i = 0; i < NSLOTS; i++)
-        if (s->slot[i].kind == CTX)
+        if (maybe_ctx(s->slot[i]))
             return 1;
     return 0;
 }
@@ -179,6 +189,8 @@ static int alu64(struct state *s, const struct insn *i, int dst, int src)
 static int store(struct state *s, struct val b, int16_t off, int size, struct val v)
 {
     int first, last;
+    if (b.kind == BAD || v.kind == BAD)
+        return -1;
     if (b.kind == CTX || b.kind == NOT) /* the context, a map value: never a ctx pointer */
         return v.kind == NOT ? 0 : -1;
     if (v.kind == FP || v.kind == MFP)
@@ -189,7 +201,7 @@ static int store(struct state *s, struct val b, int16_t off, int size, struct va
     if (v.kind == CTX && (!whole || b.kind != FP || s->escaped))
         return -1;
     for (int i = first; i >= last; i--) {
-        if (s->slot[i].kind == CTX && !whole)
+        if (maybe_ctx(s->slot[i]) && !whole)
             return -1; /* part of a spilled context pointer overwritten */
         if (b.kind == FP)
             s->slot[i] = v;
@@ -203,13 +215,15 @@ static int load(struct pass *p, struct state *s, const struct insn *i, int dst, 
 {
     struct val b = s->r[src];
     int size = size_of(i->code), first, last;
+    if (b.kind == BAD)
+        return -1;
     if (b.kind == CTX)
         mark(p, (int64_t)b.lo + i->off, (int64_t)b.hi + i->off + size);
     struct val v = not_ptr;
     if ((b.kind == FP || b.kind == MFP) && slots((int64_t)b.lo + i->off, size, &first, &last)) {
         int whole = size == 8 && ((int64_t)b.lo + i->off) % 8 == 0 && (i->code & 0xe0) == 0x60;
         for (int j = first; j >= last; j--)
-            if (s->slot[j].kind == CTX && !whole)
+            if (maybe_ctx(s->slot[j]) && !whole)
                 return -1; /* part of a context pointer */
         if (whole)
             v = s->slot[first];
@@ -268,7 +282,7 @@ static int call(struct state *s, const struct insn *i)
 {
     int reads_only = (i->regs >> 4) == 0 && i->imm >= 1 && i->imm <= 7 && i->imm != 4;
     for (int r = 1; r <= call_args(i); r++) {
-        if (s->r[r].kind == CTX)
+        if (maybe_ctx(s->r[r]))
             return -1;
         if ((s->r[r].kind == FP || s->r[r].kind == MFP) && !reads_only) {
             if (holds_ctx(s))
