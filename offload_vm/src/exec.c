@@ -53,6 +53,7 @@ static void run_init(struct fovm_run *run, struct fovm_vm *vm, void *ctx, size_t
     run->hot2_len = 0;
     run->hot2_writable = 0;
     run->scratch_used = 0;
+    run->scratch_lazy = 0;
     run->forgot = 0;
     run->zc = zc;
     run->restart = 0;

@@ -92,7 +92,7 @@ struct fovm_map_hdr {
     uint32_t count;     /* hash: entries in use */
     uint32_t free_head; /* hash: first free entry + 1, 0 when none */
     uint32_t nbuckets;  /* hash: power of two */
-    uint32_t pad;
+    uint32_t rows;      /* array: 1 + the highest index written nonzero (later rows are zero) */
     uint64_t clock;     /* LRU: use counter */
     uint64_t total;     /* bytes of the whole storage */
 };
@@ -176,6 +176,8 @@ struct fovm_run {
     unsigned nret;
     struct fovm_region ret[FOVM_MAX_RUN_REGIONS];
     size_t scratch_used;
+    size_t scratch_lazy; /* > scratch_used: the last whole-map copy ends here, the rest zeros
+                          * not yet written (mapstore.c) */
     int forgot; /* the scratch was recycled: snapshot pointers may be stale (native code) */
     /* zero-copy reads of shared maps: the run works on a private copy of the context and
      * reads rows in place; each map's sequence is checked again before the result counts */
@@ -191,6 +193,7 @@ struct fovm_run {
     struct fovm_whole {
         const struct fovm_map *map;
         uint8_t *copy;
+        size_t filled; /* bytes of the copy written so far (the rest owed: scratch_lazy) */
     } whole[4];
     /* the JIT's view (jit.c): stack length of the current frame, exit state */
     size_t stack_len;
@@ -223,6 +226,7 @@ FOVM_INTERNAL size_t fovm_vformat(char *out, size_t cap, const char *fmt, va_lis
 FOVM_INTERNAL void fovm_copy(void *dst, const void *src, size_t n);
 FOVM_INTERNAL void fovm_zero(void *dst, size_t n);
 FOVM_INTERNAL int fovm_equal(const void *a, const void *b, size_t n);
+FOVM_INTERNAL int fovm_is_zero(const void *p, size_t n);
 FOVM_INTERNAL size_t fovm_strlen(const char *s);
 FOVM_INTERNAL void fovm_strlcpy(char *dst, const char *src, size_t cap);
 FOVM_INTERNAL int fovm_streq(const char *a, const char *b);
@@ -266,6 +270,9 @@ FOVM_INTERNAL void *fovm_map_value_ptr(struct fovm_map *map, uint32_t index);
 FOVM_INTERNAL int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *map,
                                        const void *key, uint64_t *ret);
 FOVM_INTERNAL uint8_t *fovm_whole_copy(struct fovm_run *run, const struct fovm_map *map);
+FOVM_INTERNAL uint8_t *fovm_whole_row(struct fovm_run *run, uint8_t *copy, size_t off,
+                                      size_t len);
+FOVM_INTERNAL int fovm_whole_fill(struct fovm_run *run, uint64_t addr, uint64_t len);
 
 /* lookup.c */
 FOVM_INTERNAL int fovm_lookup_any(struct fovm_run *run, uint64_t map, uint64_t key, int pc,

@@ -150,7 +150,8 @@ int fovm_mem_ok(struct fovm_run *run, uint64_t addr, uint64_t len, int write)
     const struct fovm_vm *vm = run->vm;
     if (IN_RANGE(addr, len, run->ctx, run->ctx_len) ||
         IN_RANGE(addr, len, run->stack_lo, run->stack_top - run->stack_lo) ||
-        IN_RANGE(addr, len, (uintptr_t)run->scratch, run->scratch_used))
+        IN_RANGE(addr, len, (uintptr_t)run->scratch, run->scratch_used) ||
+        fovm_whole_fill(run, addr, len))
         return 1;
     if (run->zc && write) { /* a side effect: this run cannot be repeated if a row tears */
         run->restart = 1;

@@ -317,6 +317,10 @@ static void lookup_inline(struct fovm_jit *j, const struct fovm_map *m, struct f
     jcc_to(j, slow, CC_E);
     mem(j, 1, 0, 0x3b, R10, R12, RUNF(whole[0].map), 0);
     jcc_to(j, slow, CC_NE);
+    /* the row must be written out already (rows past the map's count are written lazily) */
+    mem(j, 1, 0, 0x8d, R11, R9, (int32_t)m->vstride, 0);
+    mem(j, 1, 0, 0x3b, R11, R12, RUNF(whole[0].filled), 0);
+    jcc_to(j, slow, CC_A);
     mem(j, 1, 0, 0x03, R9, R12, RUNF(whole[0].copy), 0);
     mov_imm32(j, R11, 1);
     jcc_to(j, &have, -1);

@@ -45,7 +45,7 @@ int fovm_lookup_map(struct fovm_run *run, struct fovm_map *m, uint64_t key, int 
 {
     uint32_t idx, i;
     uint8_t *p = m->data;
-    int writable = !m->readonly && !m->shared && !run->zc;
+    int writable = !m->readonly && !m->shared && !run->zc, copy = 0;
     if (m->info.type != FOVM_MAP_ARRAY || !(key >= run->stack_lo && key <= run->stack_top - 4))
         return checked_lookup(run, m, key, pc, ret);
     if (m->shared && !run->zc) { /* a snapshot run: only from the whole-map copy here */
@@ -54,7 +54,7 @@ int fovm_lookup_map(struct fovm_run *run, struct fovm_map *m, uint64_t key, int 
         if (i == run->nwhole)
             return checked_lookup(run, m, key, pc, ret);
         p = run->whole[i].copy;
-        writable = 1;
+        writable = copy = 1;
     }
     FOVM_MEMCPY(&idx, (const void *)(uintptr_t)key, 4);
     *ret = 0;
@@ -62,7 +62,8 @@ int fovm_lookup_map(struct fovm_run *run, struct fovm_map *m, uint64_t key, int 
         return 0;
     if (m->shared && run->zc && !note_first_map(run, m))
         return checked_lookup(run, m, key, pc, ret);
-    p += (size_t)idx * m->vstride;
+    p = copy ? fovm_whole_row(run, p, (size_t)idx * m->vstride, m->vstride)
+             : p + (size_t)idx * m->vstride;
     fovm_set_hot(run, (uintptr_t)p, m->info.value_size, writable);
     *ret = (uint64_t)(uintptr_t)p;
     return 0;

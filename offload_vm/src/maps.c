@@ -279,6 +279,8 @@ int fovm_map_update(fovm_map *map, const void *key, const void *value, uint64_t 
     if ((rc = fovm_write_begin(map, err)) != 0)
         return rc;
     fovm_copy(map->data + (size_t)idx * map->vstride, value, map->info.value_size);
+    if (idx >= map->hdr->rows && !fovm_is_zero(value, map->info.value_size))
+        map->hdr->rows = idx + 1; /* zeros past the count keep it */
     fovm_write_end(map);
     return FOVM_OK;
 }

@@ -5,7 +5,7 @@
 #include "fovm_int.h"
 
 #define FOVM_MAP_MAGIC 0x4d564f46u /* "FOVM" */
-#define FOVM_MAP_VERSION 1u
+#define FOVM_MAP_VERSION 2u /* 2: the header counts an array's rows in use */
 #define FOVM_MAP_HDR 64u
 /* Waiting for a writer (which may be preempted mid-update in another process): a few spins,
  * then yielding the CPU. Hosts wait long; programs give up sooner and see no entry, so a

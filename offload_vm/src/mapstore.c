@@ -36,7 +36,12 @@ static int copy_entries(struct fovm_map *from, struct fovm_map *to, fovm_error *
     uint8_t key[512], value[1024];
     int rc, have;
     if (from->info.type == FOVM_MAP_ARRAY) {
-        fovm_copy(to->data, from->data, from->vstride * from->info.max_entries);
+        uint32_t rows = from->info.max_entries;
+        fovm_copy(to->data, from->data, from->vstride * rows);
+        while (rows && fovm_is_zero(from->data + (size_t)(rows - 1) * from->vstride,
+                                    from->vstride))
+            rows--;
+        to->hdr->rows = rows;
         return 0;
     }
     if (from->info.value_size > sizeof value)
@@ -91,8 +96,40 @@ static void forget_snapshots(struct fovm_run *run)
     if (run->hot2_base >= lo && run->hot2_base < lo + FOVM_SCRATCH_SIZE)
         run->hot2_len = 0;
     run->scratch_used = 0;
+    run->scratch_lazy = 0;
     run->nwhole = 0;
     run->forgot = 1;
+}
+
+/* Writes the zeros the last whole-map copy still owes, up to scratch offset `end`. */
+static void fill_to(struct fovm_run *run, size_t end)
+{
+    if (end > run->scratch_lazy)
+        end = run->scratch_lazy;
+    if (end > run->scratch_used) {
+        struct fovm_whole *w = &run->whole[run->nwhole - 1]; /* the copy that owes them */
+        fovm_zero((uint8_t *)run->scratch + run->scratch_used, end - run->scratch_used);
+        run->scratch_used = end;
+        w->filled = end - (size_t)(w->copy - (uint8_t *)run->scratch);
+    }
+}
+
+/* Scratch memory [addr, addr + len) among a whole-map copy's rows not yet written: zeros
+ * now (1), or 0 when the range is not that. */
+int fovm_whole_fill(struct fovm_run *run, uint64_t addr, uint64_t len)
+{
+    uint64_t lo = (uintptr_t)run->scratch;
+    if (addr < lo || len > run->scratch_lazy || addr - lo > run->scratch_lazy - len)
+        return 0;
+    fill_to(run, (size_t)(addr - lo + len));
+    return 1;
+}
+
+/* The row at `off` bytes into a whole-map copy, `len` bytes, written out if it was owed. */
+uint8_t *fovm_whole_row(struct fovm_run *run, uint8_t *copy, size_t off, size_t len)
+{
+    fill_to(run, (size_t)(copy - (uint8_t *)run->scratch) + off + len);
+    return copy + off;
 }
 
 /* A snapshot run's copy of a whole shared array map, made at its first lookup when it fits
@@ -103,22 +140,31 @@ uint8_t *fovm_whole_copy(struct fovm_run *run, const struct fovm_map *m)
 {
     size_t size = m->vstride * m->info.max_entries;
     uint32_t tries, seq, i;
-    uint8_t *p = (uint8_t *)run->scratch + run->scratch_used;
+    uint8_t *p;
     for (i = 0; i < run->nwhole; i++)
         if (run->whole[i].map == m)
             return run->whole[i].copy;
+    fill_to(run, run->scratch_lazy); /* this copy must follow the last one, whole */
+    p = (uint8_t *)run->scratch + run->scratch_used;
     if (m->info.type != FOVM_MAP_ARRAY || run->nwhole == 4 ||
         size > FOVM_SCRATCH_SIZE - run->scratch_used)
         return NULL;
     for (tries = 0; tries < FOVM_PROG_TRIES; fovm_relax(++tries)) {
+        size_t used;
         seq = fovm_read_begin(m);
         if (seq & 1u)
             continue;
-        fovm_copy(p, m->data, size);
+        /* rows past the header's count are zeros (writers count every row they make
+         * nonzero): not read, but written when a lookup or an access reaches them; the
+         * first of them is copied now (scans stop at the first empty row) */
+        used = m->hdr->rows < m->info.max_entries ? (m->hdr->rows + 1u) * m->vstride : size;
+        fovm_copy(p, m->data, used);
         if (!fovm_read_retry(m, seq)) {
-            run->scratch_used += size;
+            run->scratch_lazy = run->scratch_used + size;
+            run->scratch_used += used;
             run->whole[run->nwhole].map = m;
             run->whole[run->nwhole].copy = p;
+            run->whole[run->nwhole].filled = used;
             run->nwhole++;
             return p;
         }
@@ -185,7 +231,7 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
         FOVM_MEMCPY(&idx, key, 4);
         if (idx >= m->info.max_entries)
             return 0;
-        p += (size_t)idx * m->vstride;
+        p = fovm_whole_row(run, p, (size_t)idx * m->vstride, m->vstride);
         fovm_set_hot(run, (uintptr_t)p, m->info.value_size, 1);
         *ret = (uint64_t)(uintptr_t)p;
         return 0;
@@ -196,6 +242,7 @@ int fovm_map_prog_lookup(struct fovm_run *run, struct fovm_map *m, const void *k
             return fovm_fail_at(run->err, FOVM_E_HELPER, run->pc,
                                 "values of map %s exceed the %u-byte snapshot scratch",
                                 m->info.name, (unsigned)FOVM_SCRATCH_SIZE);
+        fill_to(run, run->scratch_lazy);
         if (FOVM_SCRATCH_SIZE - run->scratch_used < need)
             forget_snapshots(run);
         p = (uint8_t *)run->scratch + run->scratch_used;

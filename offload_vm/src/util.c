@@ -34,6 +34,15 @@ int fovm_equal(const void *a, const void *b, size_t n)
 }
 #endif
 
+int fovm_is_zero(const void *p, size_t n)
+{
+    const uint8_t *b = (const uint8_t *)p;
+    while (n--)
+        if (*b++)
+            return 0;
+    return 1;
+}
+
 size_t fovm_strlen(const char *s)
 {
     size_t n = 0;

@@ -288,3 +288,57 @@ def test_side_effect_after_zero_copy_read_happens_once_per_run() -> None:
         for _ in range(10):
             assert vm.run() == 7
         assert local.lookup(struct.pack("<I", 0)) == struct.pack("<Q", 10)
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_snapshot_rows_past_the_written_ones_read_zero(engine: str) -> None:
+    """A run with a side effect copies only the rows ever written nonzero (the storage header
+    counts them) and owes zeros for the rest: a lookup past them, and a read past the
+    copied rows through a pointer, see zeros; a host update past them is seen next run."""
+    prog = assemble(
+        """
+        stw [%r10-4], 0
+        lddw %r1, map[1]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        mov %r1, 1
+        lock add [%r0], %r1
+        stw [%r10-4], 1
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        ldxdw %r6, [%r0]
+        ldxdw %r7, [%r0+72]
+        stw [%r10-4], 6
+        lddw %r1, map[0]
+        mov %r2, %r10
+        add %r2, -4
+        call 1
+        jeq %r0, 0, out
+        ldxdw %r8, [%r0]
+        mov %r0, %r6
+        lsh %r7, 16
+        lsh %r8, 32
+        or %r0, %r7
+        or %r0, %r8
+        exit
+        out:
+        mov %r0, 0
+        exit
+        """
+    )
+    with VM(engine=engine) as vm:
+        rows, _keep = _shared_vm(vm, "rows", ARRAY, 16)  # 8 rows of 16 bytes
+        local = vm.create_map("local_count", ARRAY, 4, 8, 1)
+        rows.update(struct.pack("<I", 1), struct.pack("<QQ", 5, 0))
+        rows.update(struct.pack("<I", 5), bytes(16))  # zeros: not counted as written
+        vm.load(prog)
+        assert [vm.run() for _ in range(3)] == [5] * 3  # row 5's word (via row 1 + 72), row 6
+        rows.update(struct.pack("<I", 5), struct.pack("<QQ", 0, 7))
+        rows.update(struct.pack("<I", 6), struct.pack("<QQ", 9, 0))
+        assert vm.run() == 5 | 7 << 16 | 9 << 32
+        assert local.lookup(struct.pack("<I", 0)) == struct.pack("<Q", 4)
