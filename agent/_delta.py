@@ -127,11 +127,11 @@ class DeltaCache:
                 return None
             known.capability = {k: float(v) for k, v in capability.items()}
             known.capability_json = capability_json
-        links = _links(doc.get("Links", _NO_LINKS), name)
+        base = known.node
+        links = _links(doc.get("Links", _NO_LINKS), base.name)
         if links is None:
             return None
-        base = known.node
-        node = Node(name, base.role, base.computing_power, base.group, base.address,
+        node = Node(base.name, base.role, base.computing_power, base.group, base.address,
                     base.security, Resource(float(cpu), float(mem), float(disk), tasks),
                     known.capability, online, updated)
         return node, links
