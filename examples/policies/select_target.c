@@ -28,8 +28,8 @@
  * on a current row, scan_ranks compares the rows' ranks; once some is, scan_placed computes
  * headroom and power (two divisions per row in S). A hint the policy keeps in local_placed
  * (FO_PLACED_HINT) says which scan to run; a wrong hint costs the other scan, never a
- * different decision. The least-committed fallback (a third division) runs only when S is
- * empty and some row could take the task that way.
+ * different decision. The least-committed fallback, a scan of its own (a third division per
+ * row), runs only when S is empty and some row could take the task that way.
  * For the verifier: what a scan carries from row to row is computed with masks, and one
  * branch per row skips the rows outside S; a mask never meets a constant in an AND or OR
  * (the 6.18 verifier forks its state at each such instruction); branches on per-run values
@@ -99,7 +99,6 @@ struct best {
 
 /* One row with what this process placed on it, as masks and counts. */
 struct row {
-    fo_u64 dst;  /* the row is the connection's destination */
     fo_u64 cpu;  /* CPU placed on the row under its current stamp */
     fo_u64 ok;   /* passes every test but free CPU */
     fo_u64 fits; /* free CPU covers the placed CPU and the Demand */
@@ -135,7 +134,6 @@ static __attribute__((always_inline)) void measure(const struct task *t,
 {
     const struct fo_connect_ctx *ctx = t->ctx;
     fo_u64 same = EQ(p->stamp, c->stamp); /* counts of an older stamp are nothing placed */
-
     fo_u64 no = ineligible(t, c);
 
     r->cpu = p->cpu_milli & same;
