@@ -127,9 +127,19 @@ class _Conn(asyncio.Protocol):
         self.buf = bytearray()
         self.start = 0  # where the answer's body starts in buf
         self.need = -1  # bytes of the answer being read; -1 until its head is complete
+        self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed:  # the server went away: answered as status 0, not waited for
+            self.on_answer(0, f"connection lost ({exc or 'closed by the server'})".encode())
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
 
     def send(self, request: bytes) -> None:
         assert self.transport is not None
@@ -185,7 +195,8 @@ async def ingest(url: str, members: int, seconds: float, concurrency: int = 32) 
         def on_answer(status: int, body: bytes) -> None:
             nonlocal done, sent
             if status != 200:
-                finished.set_exception(SystemExit(f"report refused: {status} {body[:300]!r}"))
+                if not finished.done():
+                    finished.set_exception(SystemExit(f"report refused: {status} {body[:300]!r}"))
                 return
             done += 1
             if time.monotonic() >= end:
@@ -199,8 +210,7 @@ async def ingest(url: str, members: int, seconds: float, concurrency: int = 32) 
         try:
             await finished
         finally:
-            assert conn.transport is not None
-            conn.transport.close()
+            conn.close()
 
     await asyncio.gather(*(reporter(k) for k in range(concurrency)))
     return done
@@ -212,7 +222,8 @@ async def selects(url: str, requesters: list[int]) -> list[float]:
     answer: asyncio.Future[tuple[int, bytes]] = loop.create_future()
 
     def on_answer(status: int, body: bytes) -> None:
-        answer.set_result((status, body))
+        if not answer.done():
+            answer.set_result((status, body))
 
     conn = await _connect(url, on_answer)
     out = []
@@ -228,8 +239,7 @@ async def selects(url: str, requesters: list[int]) -> list[float]:
             if status != 200:
                 raise SystemExit(f"select failed: {status} {body[:300]!r}")
     finally:
-        assert conn.transport is not None
-        conn.transport.close()
+        conn.close()
     return out
 
 
