@@ -165,24 +165,31 @@ static __attribute__((always_inline)) fo_u64 rank_key(const struct fo_candidate 
 
 /* The same order with `placed` CPU counted, as (hi, lo): headroom = (free - placed) / cores,
  * power = capability / max(headroom, 0.01), both fixed point. */
-static __attribute__((always_inline)) void placed_key(const struct fo_candidate *c, fo_u32 type,
-                                                      fo_u64 own, fo_u64 placed, fo_u64 *hi,
-                                                      fo_u64 *lo)
+static __attribute__((always_inline)) fo_u64 placed_hi(const struct fo_candidate *c, fo_u64 own,
+                                                       fo_u64 placed, fo_u64 *headroom)
 {
-    fo_u64 free_cpu = c->free_cpu_milli, cores = c->cpu_milli, known, headroom, power, level;
+    fo_u64 free_cpu = c->free_cpu_milli, cores = c->cpu_milli, known, h, level;
 
     free_cpu = (free_cpu - placed) & LT(placed, free_cpu);
     /* without cores, the row's own headroom (one division either way) */
     known = NONZERO(cores);
-    headroom = PICK(known, free_cpu, c->headroom_milli) << Q;
-    headroom /= PICK(known, cores, 1000);
-    headroom = PICK(LT(ONE, headroom), ONE, headroom);
-    power = ((fo_u64)c->capability_us[type_index(type)] << 24) /
-            PICK(LT(headroom, MIN_HEADROOM_Q), MIN_HEADROOM_Q, headroom);
+    h = PICK(known, free_cpu, c->headroom_milli) << Q;
+    h /= PICK(known, cores, 1000);
+    h = PICK(LT(ONE, h), ONE, h);
+    *headroom = h;
     level = (fo_u64)c->level << 60;
-    *hi = PICK(own, level | (ONE - headroom) << 32, level | (fo_u64)c->latency_rank << 32);
-    *lo = PICK(own, power << 14 | c->latency_rank << 7 | c->name_rank,
-               power << 14 | c->name_rank << 7);
+    return PICK(own, level | (ONE - h) << 32, level | (fo_u64)c->latency_rank << 32);
+}
+
+/* The second half, lo, from the headroom placed_hi found: only needed for a row that may win. */
+static __attribute__((always_inline)) fo_u64 placed_lo(const struct fo_candidate *c, fo_u32 type,
+                                                       fo_u64 own, fo_u64 headroom)
+{
+    fo_u64 power = ((fo_u64)c->capability_us[type_index(type)] << 24) /
+                   PICK(LT(headroom, MIN_HEADROOM_Q), MIN_HEADROOM_Q, headroom);
+
+    return PICK(own, power << 14 | c->latency_rank << 7 | c->name_rank,
+                power << 14 | c->name_rank << 7);
 }
 
 /* Rows are packed from key 0; the first empty one ends the table. */
@@ -228,7 +235,7 @@ static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, s
     struct fo_candidate *c;
     struct fo_placed *p;
     struct row w;
-    fo_u64 any = 0, hi, lo;
+    fo_u64 any = 0, hi, lo, o, headroom;
 
     FOR_EACH_ROW(c, p) {
         measure(t, c, p, &w);
@@ -236,8 +243,12 @@ static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, s
         *fallback |= w.ok & ~w.fits & c->cpu_milli;
         if (!(w.ok & w.fits))
             continue;
-        placed_key(c, t->type, own(t, c), w.cpu, &hi, &lo);
-        if (hi < s->k1 || (hi == s->k1 && lo < s->k2)) {
+        o = own(t, c);
+        hi = placed_hi(c, o, w.cpu, &headroom);
+        if (hi > s->k1) /* cannot win: no need for its power (a division) */
+            continue;
+        lo = placed_lo(c, t->type, o, headroom);
+        if (hi < s->k1 || lo < s->k2) {
             s->k1 = hi;
             s->k2 = lo;
             s->key = c->key;
@@ -256,7 +267,7 @@ static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t,
     struct fo_candidate *c;
     struct fo_placed *p;
     struct row w;
-    fo_u64 cores, free_cpu, a0, a1, a2 = 0, win;
+    fo_u64 cores, free_cpu, a0, a1, a2 = 0, win, headroom;
 
     FOR_EACH_ROW(c, p) {
         measure(t, c, p, &w);
@@ -266,10 +277,12 @@ static __attribute__((always_inline)) fo_u64 scan_fallback(const struct task *t,
         free_cpu = c->free_cpu_milli;
         free_cpu = PICK(LT(cores, free_cpu), cores, free_cpu);
         a0 = 1 + (((cores - free_cpu + w.cpu + t->ctx->demand_cpu_milli) << Q) / cores);
-        if (placed)
-            placed_key(c, t->type, own(t, c), w.cpu, &a1, &a2);
-        else
+        if (placed) {
+            a1 = placed_hi(c, own(t, c), w.cpu, &headroom);
+            a2 = placed_lo(c, t->type, own(t, c), headroom);
+        } else {
             a1 = rank_key(c, t->type, own(t, c));
+        }
         win = LT(a0, b.k0) | (EQ(a0, b.k0) & (LT(a1, b.k1) | (EQ(a1, b.k1) & LT(a2, b.k2))));
         b.k0 = PICK(win, a0, b.k0);
         b.k1 = PICK(win, a1, b.k1);
