@@ -2,25 +2,22 @@
 
 Used when eBPF cannot run (not root, no bcc, no headers, a missing tracepoint); ``reason``
 says why in one line. CPU comes from /proc/stat (or the scope's ``cpu.stat``), disks from
-/proc/diskstats, interfaces from /proc/net/dev, peers from /proc/net/tcp (open connections
-only: no RTT, bytes or latency histograms without eBPF).
+/proc/diskstats, interfaces from /proc/net/dev, peers from the kernel's sock_diag or
+/proc/net/tcp (open connections only: no RTT, bytes or latency histograms without eBPF).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from typing import Any
 
 import psutil
 
-from . import _facts
+from . import _facts, _tcp
 from ._scope import Scope, cpu_capacity, scope_tasks, scope_usage_seconds, scoped_memory
-from .sample import CpuSample, DiskSample, InterfaceSample, PeerSample, Sample
+from .sample import CpuSample, DiskSample, InterfaceSample, Sample
 
 __all__ = ["ProcfsCollector"]
-
-_ESTABLISHED = "01"  # the st column of /proc/net/tcp
 
 
 class ProcfsCollector:
@@ -67,7 +64,7 @@ class ProcfsCollector:
             scope=str(scope.path) if scope else None,
             cpu=self._cpu(last, now, interval), memory=scoped_memory(scope, self._meminfo.read()),
             disks=_disks(last["disk"], now["disk"]),
-            interfaces=_interfaces(last["net"], now["net"]), peers=_peers(),
+            interfaces=_interfaces(last["net"], now["net"]), peers=_tcp.peers(),
             tasks=scope_tasks(scope) if scope else _facts.task_count(),
             storage_used_bytes=_facts.storage_used(self.storage_path))
 
@@ -116,32 +113,4 @@ def _interfaces(last: dict[str, Any], now: dict[str, Any]) -> dict[str, Interfac
                                     after.bytes_recv - before.bytes_recv,
                                     after.packets_sent - before.packets_sent,
                                     after.packets_recv - before.packets_recv)
-    return out
-
-
-def _hex_address(text: str) -> str:
-    """An address of /proc/net/tcp{,6}: 32-bit words in host (little-endian) order."""
-    raw = bytes.fromhex(text)
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    addr = ipaddress.ip_address(words)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    return str(addr)
-
-
-def _peers() -> dict[str, PeerSample]:
-    """Established TCP connections per remote address, from /proc/net/tcp and tcp6."""
-    out: dict[str, PeerSample] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as lines:
-                rows = [line.split() for line in lines][1:]
-        except OSError:
-            continue
-        for row in rows:
-            if len(row) < 4 or row[3] != _ESTABLISHED:
-                continue
-            addr = _hex_address(row[2].split(":")[0])
-            peer = out.setdefault(addr, PeerSample(addr, connections=0))
-            peer.connections = (peer.connections or 0) + 1
     return out

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from conftest import need
 from freeoffload.probes import open_collector
-from freeoffload.probes._procfs import _hex_address
 
 from .conftest import join_cgroup
 
@@ -31,12 +30,6 @@ def test_procfs_mode_has_the_sample_shape_and_says_why() -> None:
     assert sample.tasks > 1 and sample.storage_used_bytes > 0
     data = sample.to_dict()
     assert set(data) >= {"mode", "reason", "cpu", "memory", "disks", "interfaces", "peers"}
-
-
-def test_proc_net_tcp_addresses_decode() -> None:
-    assert _hex_address("0100007F") == "127.0.0.1"
-    assert _hex_address("0000000000000000FFFF00000100007F") == "127.0.0.1"
-    assert _hex_address("00000000000000000000000001000000") == "::1"
 
 
 @pytest.mark.root
