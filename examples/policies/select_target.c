@@ -26,9 +26,9 @@
  * object into the kernel's verifier): a first loop finds the destination's row and stops
  * there (a connection to anything else passes). One scan then chooses: while no CPU is placed
  * on a current row, scan_ranks compares the rows' ranks; once some is, scan_placed computes
- * headroom and power (two divisions per row in S). A hint the policy keeps in local_placed
- * (FO_PLACED_HINT) says which scan to run; a wrong hint costs the other scan, never a
- * different decision. The least-committed fallback, a scan of its own (a third division per
+ * the headroom of each row in S and the power (a second division) of those that may win. A
+ * hint the policy keeps in local_placed (FO_PLACED_HINT) says which scan to run; a wrong hint
+ * costs the other scan, never a different decision. The least-committed fallback, a scan of its own (a third division per
  * row), runs only when S is empty and some row could take the task that way.
  * For the verifier: what a scan carries from row to row is computed with masks, and one
  * branch per row skips the rows outside S; a mask never meets a constant in an AND or OR
