@@ -59,6 +59,7 @@ static void run_init(struct fovm_run *run, struct fovm_vm *vm, void *ctx, size_t
     run->restart = 0;
     run->nseen = 0;
     run->nwhole = 0;
+    run->whole[0].map = NULL; /* native code's inline lookup tests it alone */
     zero_frame((uint8_t *)run->stack_lo);
 }
 

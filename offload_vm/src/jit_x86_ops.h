@@ -311,10 +311,8 @@ static void lookup_inline(struct fovm_jit *j, const struct fovm_map *m, struct f
     mem(j, 0, 0, 0x83, 7, R12, RUNF(zc), 0);
     b(j, 0);
     jcc_to(j, &zc, CC_NE);
-    /* a snapshot run: m must be its first whole-map copy */
-    mem(j, 0, 0, 0x83, 7, R12, RUNF(nwhole), 0);
-    b(j, 0);
-    jcc_to(j, slow, CC_E);
+    /* a snapshot run: m must be its first whole-map copy (whole[0].map is NULL while the
+     * run has none) */
     mem(j, 1, 0, 0x3b, R10, R12, RUNF(whole[0].map), 0);
     jcc_to(j, slow, CC_NE);
     /* the row must be written out already (rows past the map's count are written lazily) */

@@ -98,6 +98,7 @@ static void forget_snapshots(struct fovm_run *run)
     run->scratch_used = 0;
     run->scratch_lazy = 0;
     run->nwhole = 0;
+    run->whole[0].map = NULL;
     run->forgot = 1;
 }
 
