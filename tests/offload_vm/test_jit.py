@@ -15,7 +15,7 @@ import sys
 import textwrap
 
 import pytest
-from freeoffload.offload_vm import ARRAY, VM, ExecutionFaultError, assemble
+from freeoffload.offload_vm import ARRAY, VM, ExecutionFaultError, Map, assemble
 
 X86 = platform.machine() == "x86_64"
 
@@ -90,6 +90,14 @@ def test_helper_registered_after_load_replaces_builtin(engine: str) -> None:
         assert vm.run() == 5
         vm.register_helper(1, lambda *_: 0, nargs=2, name="no_lookup")
         assert vm.run() == 77
+
+
+def _attach_shared(m: Map) -> bytearray:
+    """Moves m into shared storage (8-byte aligned, in this process); keep what it returns."""
+    storage = bytearray(m.storage_size() + 8)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(storage))
+    m.attach_storage(memoryview(storage)[(-address) % 8:][: m.storage_size()], init=True)
+    return storage
 
 
 # The index comes from the context; the key is on the stack (native code's inline lookup) or,
@@ -168,10 +176,7 @@ def test_shared_row_then_local_atomic_counts_once(engine: str) -> None:
     )
     with VM(engine=engine) as vm:
         shared = vm.create_map("rows", ARRAY, 4, 8, 8)
-        storage = bytearray(shared.storage_size() + 8)
-        address = ctypes.addressof(ctypes.c_char.from_buffer(storage))
-        shared.attach_storage(memoryview(storage)[(-address) % 8:][: shared.storage_size()],
-                              init=True)
+        _keep = _attach_shared(shared)
         shared.update(struct.pack("<I", 1), struct.pack("<Q", 42))
         local = vm.create_map("local_count", ARRAY, 4, 8, 2)
         vm.load(prog)
@@ -240,10 +245,7 @@ def test_row_copy_recycled_with_the_scratch_faults_alike(engine: str) -> None:
     prog = assemble(count + rows + "ldxdw %r0, [%r7+8]\nexit\nout:\nmov %r0, 0\nexit")
     with VM(engine=engine) as vm:
         shared = vm.create_map("rows", ARRAY, 4, 1024, 16)
-        storage = bytearray(shared.storage_size() + 8)
-        address = ctypes.addressof(ctypes.c_char.from_buffer(storage))
-        shared.attach_storage(memoryview(storage)[(-address) % 8:][: shared.storage_size()],
-                              init=True)
+        _keep = _attach_shared(shared)
         vm.create_map("local_count", ARRAY, 4, 8, 1)
         vm.load(prog)
         for _ in range(2):
