@@ -3,14 +3,18 @@
 The latencies are :func:`.graph.latency_row`'s rows (one per requester, kept by the routing).
 
 The values in the arrays are the very floats :mod:`.select`'s reference path computes through
-``Node`` properties, so both paths compare the same numbers and agree exactly. A query costs a
-few array operations over the nodes and no rebuilding.
+``Node`` properties, so both paths compare the same numbers and agree exactly.
+
+What does not depend on the requester is kept per task signature (Type, Sensitive, Demand): the
+nodes that fit it (:class:`_Fit`), and their positions per requester group. A repeated query then
+costs the pick among those positions (a few array operations) and no mask over every node.
+Replacing a few records patches the fits node by node; many at once drop them.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +27,19 @@ __all__ = ["select", "task_types"]
 _Floats = npt.NDArray[np.float64]
 _Bools = npt.NDArray[np.bool_]
 _Ints = npt.NDArray[np.intp]
+_Signature = tuple[str, bool, float, float, float]  # Type, Sensitive, Demand CPU, Memory, Storage
 
-@dataclass(frozen=True)
+
+@dataclass
+class _Fit:
+    """The nodes that could run one task signature, whoever asks (reachability aside)."""
+    edges: _Bools
+    clouds: _Bools
+    groups: dict[int, tuple[_Ints, _Ints]] = field(default_factory=dict)  # code -> in, out
+    cloud_positions: _Ints | None = None
+
+
+@dataclass
 class _Arrays:
     names: list[str]          # sorted: position is also the name's rank
     position: dict[str, int]
@@ -39,6 +54,16 @@ class _Arrays:
     free_storage: _Floats
     neg_headroom: _Floats
     power: dict[str, _Floats]  # task Type -> effective ms (inf when no Capability)
+    fits: dict[_Signature, _Fit] = field(default_factory=dict)
+    reach: dict[str, bool] = field(default_factory=dict)  # requester -> reaches every node
+    types: frozenset[str] | None = None
+
+
+# Past this many (changed node, kept fit) pairs, dropping the fits and computing each again at
+# its next query is cheaper than patching them one node at a time (~1 us a pair).
+PATCH_FITS_LIMIT = 64
+# A map sees few task signatures; past this many the oldest are forgotten.
+MAX_FITS = 64
 
 
 # Patching one node costs about 1.6 times its share of a full build (9 vs 5.5 us a node with
@@ -100,6 +125,12 @@ def _patch(arrays: _Arrays, node: Node) -> None:
     for task_type, power in arrays.power.items():
         value = node.effective_ms(task_type)
         power[at] = math.inf if value is None else value
+    for signature, fit in arrays.fits.items():
+        fits = _fits_at(arrays, signature, at)
+        fit.edges[at] = fits and arrays.is_edge[at]
+        fit.clouds[at] = fits and arrays.is_cloud[at]
+        fit.groups.clear()
+        fit.cloud_positions = None
 
 
 def _arrays(crmap: CRMap) -> _Arrays:
@@ -107,10 +138,13 @@ def _arrays(crmap: CRMap) -> _Arrays:
     changed = crmap.take_changed()
     if found is None:
         return crmap.store("index", _build(crmap))  # type: ignore[no-any-return]
-    if changed:
-        crmap.store("index-types", None)
+    if not changed:
+        return found
     if len(changed) > REBUILD_SHARE * len(found.names):  # most nodes changed: build anew
         return crmap.store("index", _build(crmap))  # type: ignore[no-any-return]
+    found.types = None
+    if len(changed) * len(found.fits) > PATCH_FITS_LIMIT:
+        found.fits.clear()
     for name in changed:
         _patch(found, crmap.nodes[name])
     return found
@@ -118,12 +152,54 @@ def _arrays(crmap: CRMap) -> _Arrays:
 
 def task_types(crmap: CRMap) -> frozenset[str]:
     """Every task Type some node of the map has a Capability for (kept until a node changes)."""
-    arrays = _arrays(crmap)
-    found: frozenset[str] | None = crmap.cache("index-types")
+    return _types(_arrays(crmap))
+
+
+def _types(arrays: _Arrays) -> frozenset[str]:
+    if arrays.types is None:
+        arrays.types = frozenset(
+            t for t, power in arrays.power.items() if np.isfinite(power).any())
+    return arrays.types
+
+
+def _fits_at(arrays: _Arrays, signature: _Signature, at: int) -> bool:
+    """Whether node ``at`` fits ``signature``: :func:`_fit`'s test for one node."""
+    task_type, sensitive, cpu, memory, storage = signature
+    return bool(arrays.online[at] and math.isfinite(arrays.power[task_type][at])
+                and arrays.free_cpu[at] >= cpu and arrays.free_memory[at] >= memory
+                and arrays.free_storage[at] >= storage and (arrays.secure[at] or not sensitive))
+
+
+def _fit(arrays: _Arrays, task: Task, power: _Floats) -> _Fit:
+    demand = task.demand
+    signature = (task.type, task.sensitive, demand.cpu_cores, demand.memory_mib,
+                 demand.storage_mib)
+    found = arrays.fits.get(signature)
     if found is None:
-        found = crmap.store("index-types", frozenset(
-            t for t, power in arrays.power.items() if np.isfinite(power).any()))
+        fits = (arrays.online & np.isfinite(power)
+                & (arrays.free_cpu >= demand.cpu_cores)
+                & (arrays.free_memory >= demand.memory_mib)
+                & (arrays.free_storage >= demand.storage_mib))
+        if task.sensitive:
+            fits &= arrays.secure
+        if len(arrays.fits) >= MAX_FITS:
+            del arrays.fits[next(iter(arrays.fits))]
+        found = arrays.fits[signature] = _Fit(fits & arrays.is_edge, fits & arrays.is_cloud)
     return found
+
+
+def _edges(arrays: _Arrays, fit: _Fit, code: int) -> tuple[_Ints, _Ints]:
+    """Positions of the fitting edges in group ``code`` and in the other groups."""
+    found = fit.groups.get(code)
+    if found is None:
+        own = arrays.group == code
+        found = fit.groups[code] = (np.flatnonzero(fit.edges & own),
+                                    np.flatnonzero(fit.edges & ~own))
+    return found
+
+
+def _reachable(found: _Ints, latency: _Floats, everywhere: bool) -> _Ints:
+    return found if everywhere else found[np.isfinite(latency[found])]
 
 
 def _best(candidates: _Ints, keys: list[_Floats]) -> int:
@@ -136,32 +212,31 @@ def _best(candidates: _Ints, keys: list[_Floats]) -> int:
     return int(candidates[0])
 
 
-def select(crmap: CRMap, task: Task, from_node: str, rule: str) -> Selection:
-    """The same answer as ``select._explained`` without the rejections."""
+def select(crmap: CRMap, task: Task, from_node: str, rule: str) -> Selection | None:
+    """The same answer as ``select._explained`` without the rejections; None when no node has a
+    Capability for the task's Type (``select.check_task`` names that problem)."""
     arrays = _arrays(crmap)
+    if task.type not in _types(arrays):
+        return None
+    power = arrays.power[task.type]
     latency = latency_row(crmap, from_node)
-    power = arrays.power.get(task.type)
-    if power is None:
-        return Selection(None, rule, "none")
-    demand = task.demand
-    capable = (arrays.online & np.isfinite(latency) & np.isfinite(power)
-               & (arrays.free_cpu >= demand.cpu_cores)
-               & (arrays.free_memory >= demand.memory_mib)
-               & (arrays.free_storage >= demand.storage_mib))
-    if task.sensitive:
-        capable &= arrays.secure
+    everywhere = arrays.reach.get(from_node)
+    if everywhere is None:
+        everywhere = arrays.reach[from_node] = bool(np.isfinite(latency).all())
+    fit = _fit(arrays, task, power)
     if rule != "sensitive":
-        edges = capable & arrays.is_edge
         code = arrays.group_codes.get(crmap.nodes[from_node].group, -2)
-        own = arrays.group == code
         keys = ([arrays.neg_headroom, power, latency] if rule == "neither"
                 else [latency, power])
-        for level, mask in (("group", edges & own), ("other-group", edges & ~own)):
-            found = np.flatnonzero(mask)
+        for level, found in zip(("group", "other-group"), _edges(arrays, fit, code),
+                                strict=True):
+            found = _reachable(found, latency, everywhere)
             if found.size:
                 best = _best(found, keys)
                 return Selection(arrays.names[best], rule, level, float(latency[best]))
-    found = np.flatnonzero(capable & arrays.is_cloud)
+    if fit.cloud_positions is None:
+        fit.cloud_positions = np.flatnonzero(fit.clouds)
+    found = _reachable(fit.cloud_positions, latency, everywhere)
     if found.size:
         best = _best(found, [latency, power])
         return Selection(arrays.names[best], rule, "cloud", float(latency[best]))

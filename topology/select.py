@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import NoReturn
 
 from freeoffload.errors import Location, TaskError
 
@@ -42,11 +43,14 @@ def rule_for(task: Task) -> str:
 
 def check_task(crmap: CRMap, task: Task) -> None:
     """Raise TaskError when no node of ``crmap`` has a Capability for the task's Type."""
-    from . import _index  # numpy, on first use
+    from ._index import task_types  # numpy, on first use
 
-    have = _index.task_types(crmap)
-    if task.type in have:
-        return
+    have = task_types(crmap)
+    if task.type not in have:
+        _no_capability(crmap, task, have)
+
+
+def _no_capability(crmap: CRMap, task: Task, have: Iterable[str]) -> NoReturn:
     where = task.type_location or Location("<task>")
     raise TaskError.at(where, "Type", f"no node of {crmap.source or 'the map'} has a "
                        f"Capability for Type '{task.type}'",
@@ -154,9 +158,25 @@ def select_target(crmap: CRMap, task: Task, from_node: str,
     """
     if from_node not in crmap.nodes:
         distances_from(crmap, from_node)  # raises the TopologyError that names the node
-    check_task(crmap, task)
     if explain:
+        check_task(crmap, task)
         return _explained(crmap, task, from_node)
-    from . import _index
+    found = (_fast or _load_fast())(crmap, task, from_node, rule_for(task))
+    if found is None:
+        from ._index import task_types
 
-    return _index.select(crmap, task, from_node, rule_for(task))
+        _no_capability(crmap, task, task_types(crmap))
+    return found
+
+
+_Fast = Callable[[CRMap, Task, str, str], "Selection | None"]
+_fast: _Fast | None = None
+
+
+def _load_fast() -> _Fast:
+    """The index's ``select``, imported once on first use (numpy)."""
+    global _fast
+    from ._index import select
+
+    _fast = select
+    return select

@@ -106,9 +106,9 @@ def test_the_answer_does_not_depend_on_file_order(crm: CRMap, job: Task, data: s
         chosen.node, chosen.level, chosen.latency_ms)
 
 
-def _answer(crm: CRMap, job: Task, source: str) -> tuple[object, ...]:
+def _answer(crm: CRMap, job: Task, source: str, explain: bool = False) -> tuple[object, ...]:
     try:
-        got = select_target(crm, job, source)
+        got = select_target(crm, job, source, explain)
     except TaskError:
         return ("TaskError",)
     return (got.node, got.rule, got.level, got.latency_ms)
@@ -127,3 +127,29 @@ def test_replacing_records_in_place_answers_like_a_fresh_map(crm: CRMap, job: Ta
         crm.put_node(data.draw(nodes(name, role)))
         fresh = CRMap(dict(crm.nodes), list(crm.edges))
         assert _answer(crm, job, source) == _answer(fresh, job, source)
+
+
+@settings(max_examples=80, deadline=None)
+@given(crmaps(), st.lists(tasks, min_size=1, max_size=6), st.data(),
+       st.sampled_from((0, 10**6)))
+def test_answers_kept_per_task_follow_replaced_records(crm: CRMap, jobs: list[Task],
+                                                       data: st.DataObject, limit: int) -> None:
+    """The index keeps the fitting nodes per task signature and patches them node by node
+    (a limit of 0 drops them instead): every answer stays the reference's."""
+    from freeoffload.topology import _index
+
+    names = sorted(crm.nodes)
+    sources = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3))
+    kept, _index.PATCH_FITS_LIMIT = _index.PATCH_FITS_LIMIT, limit
+    try:
+        for _ in range(3):
+            for job in jobs:
+                for source in sources:
+                    assert _answer(crm, job, source) == _answer(crm, job, source, explain=True)
+            for _ in range(data.draw(st.integers(1, 3))):
+                name = data.draw(st.sampled_from(names))
+                role = data.draw(st.sampled_from(("edge", "cloud", "device")))
+                crm.put_node(data.draw(nodes(name, role)))
+    finally:
+        _index.PATCH_FITS_LIMIT = kept
+
