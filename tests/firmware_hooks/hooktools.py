@@ -87,6 +87,35 @@ class BannerServer:
         self._thread.join(timeout=5)
 
 
+class NameServer:
+    """A loopback TCP server that sends its name to every client (IPv4 and IPv6 with
+    ``dual_stack``)."""
+
+    def __init__(self, name: str, dual_stack: bool = False) -> None:
+        if dual_stack:
+            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            self.sock.bind(("::", 0))
+            self.sock.listen(16)
+        else:
+            self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.name = name
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(self.name.encode() + b"\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 @pytest.fixture
 def servers() -> Iterator[Callable[..., BannerServer]]:
     made: list[BannerServer] = []

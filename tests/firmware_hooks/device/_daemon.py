@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -83,25 +81,3 @@ def write_config(directory: Path, pubkey: Path, **extra: str) -> Path:
     path = directory / "device.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-class Server:
-    """A loopback TCP server that sends its name to every client."""
-
-    def __init__(self, name: str) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.name = name
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(self.name.encode() + b"\n")
-
-    def close(self) -> None:
-        self.sock.close()

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _daemon import DATA, Daemon, Server, write_config
+from _daemon import DATA, Daemon, write_config
 from conftest import need
+from hooktools import NameServer
 from test_device_daemon import _package, _update, material  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.root, pytest.mark.bpf]
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.root, pytest.mark.bpf]
 
 @pytest.fixture
 def listeners() -> Iterator[tuple[int, int]]:
-    a, b = Server("A"), Server("B")
+    a, b = NameServer("A"), NameServer("B")
     yield a.port, b.port
     a.close()
     b.close()

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import need
-from test_kernel_path import Server, _kernel_ready
+from hooktools import NameServer
+from test_kernel_path import _kernel_ready
 from test_kernel_select import _freeoffload_run
 
 from freeoffload.errors import HookError
@@ -38,7 +39,7 @@ def test_kernel_path_and_hook_place_a_burst_alike(tmp_path: Path) -> None:
     text = (ROOT / "examples" / "topologies" / "paper.yaml").read_text()
     servers = {}
     for name, address in re.findall(r"- Name: (\S+)\n(?:\s+\S.*\n)*?\s+Address: (\S+)", text):
-        servers[name] = Server(name)
+        servers[name] = NameServer(name, dual_stack=True)
         text = text.replace(f"Address: {address}", f"Address: 127.0.0.1:{servers[name].port}")
     try:
         crmap = load_topology_text(text, "paper-loopback.yaml")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import need
+from hooktools import NameServer
 
 from freeoffload.errors import HookError
 
@@ -27,29 +28,7 @@ DATA = Path(__file__).parent / "data"
 pytestmark = [pytest.mark.root, pytest.mark.bpf]
 
 
-class Server:
-    """A loopback TCP server (dual stack) that sends its name to every client."""
-
-    def __init__(self, name: str) -> None:
-        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        self.sock.bind(("::", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.name = name
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(self.name.encode() + b"\n")
-
-    def close(self) -> None:
-        self.sock.close()
+Trio = tuple[NameServer, NameServer, NameServer]  # dual-stack servers A, B and C
 
 
 class UdpServer:
@@ -75,8 +54,8 @@ class UdpServer:
 
 
 @pytest.fixture
-def servers() -> Iterator[tuple[Server, Server, Server]]:
-    trio = (Server("A"), Server("B"), Server("C"))
+def servers() -> Iterator[Trio]:
+    trio = (NameServer("A", True), NameServer("B", True), NameServer("C", True))
     yield trio
     for s in trio:
         s.close()
@@ -159,7 +138,7 @@ def _leftover_cgroups() -> list[str]:
 
 
 def test_static_client_is_redirected_only_by_the_kernel_path(
-        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        tmp_path: Path, servers: Trio, clients: dict[str, Path],
         redirect_elf: bytes) -> None:
     _kernel_ready()
     a, b, _c = servers
@@ -175,7 +154,7 @@ def test_static_client_is_redirected_only_by_the_kernel_path(
 
 
 def test_ipv6_sockets_take_the_same_decisions(
-        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        tmp_path: Path, servers: Trio, clients: dict[str, Path],
         redirect_elf: bytes) -> None:
     _kernel_ready()
     a, b, c = servers
@@ -190,7 +169,7 @@ def test_ipv6_sockets_take_the_same_decisions(
 
 
 def test_without_a_policy_connections_are_unchanged(
-        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path]) -> None:
+        tmp_path: Path, servers: Trio, clients: dict[str, Path]) -> None:
     _kernel_ready()
     a, _b, _c = servers
     store = _store(tmp_path, None, [])
@@ -225,7 +204,7 @@ def _wait_lines(path: Path, count: int, timeout: float = 60.0) -> None:
 
 
 def test_a_map_update_changes_the_next_connection_of_a_running_program(
-        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        tmp_path: Path, servers: Trio, clients: dict[str, Path],
         redirect_elf: bytes) -> None:
     _kernel_ready()
     from freeoffload.firmware_hooks.store import PolicyStore
@@ -294,7 +273,7 @@ def _compile(src: Path, out: Path) -> bytes:
 
 
 def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
-        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        tmp_path: Path, servers: Trio, clients: dict[str, Path],
         redirect_elf: bytes, capfd: pytest.CaptureFixture[str]) -> None:
     """Straight from snapshots (no store): none -> rows to B -> rows to C -> a policy the
     kernel refuses (fails open, says why) -> none."""
@@ -342,7 +321,7 @@ def test_policy_swaps_and_row_changes_reach_the_kernel_while_the_program_runs(
 
 
 def test_policies_with_global_data_run_in_the_kernel(
-        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path]) -> None:
+        tmp_path: Path, servers: Trio, clients: dict[str, Path]) -> None:
     """.rodata, .data and .bss become kernel array maps behind the policy's instructions."""
     _kernel_ready()
     _a, b, _c = servers
@@ -415,7 +394,7 @@ def test_connected_udp_sockets_take_the_same_decisions(
 
 
 def test_run_kernel_decides_each_connect_once(
-        tmp_path: Path, servers: tuple[Server, Server, Server], clients: dict[str, Path],
+        tmp_path: Path, servers: Trio, clients: dict[str, Path],
         redirect_elf: bytes) -> None:
     """A chained table (A->B, B->C): one decision sends A to B on either path; the hook and the
     kernel both deciding would send it on to C."""

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 from conftest import need
-from test_kernel_path import Server, _kernel_ready
+from hooktools import NameServer
+from test_kernel_path import _kernel_ready
 
 from freeoffload.errors import HookError
 
@@ -40,7 +41,7 @@ def testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, obje
     names = re.findall(r"- Name: (\S+)\n(?:\s+\S.*\n)*?\s+Address: (\S+)", text)
     servers = {}
     for name, address in names:
-        servers[name] = Server(name)
+        servers[name] = NameServer(name, dual_stack=True)
         text = text.replace(f"Address: {address}", f"Address: 127.0.0.1:{servers[name].port}")
     crmap = load_topology_text(text, "paper-loopback.yaml")
     subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I", str(ROOT / "offload_vm/include"),
