@@ -87,9 +87,9 @@ static __attribute__((always_inline)) fo_u64 type_index(fo_u64 type)
 struct task {
     const struct fo_connect_ctx *ctx;
     fo_u32 type;
-    fo_u32 capable;    /* the Type's bit in fo_candidate.capable */
-    fo_u32 flags_mask; /* fo_candidate.flags bits that decide (online, full, secure)... */
-    fo_u32 flags_want; /* ...and their values for the task */
+    fo_u64 mask;       /* of fo_candidate.flags | capable << 32: the bits that decide (online,
+                          full, secure, the Type's Capability)... */
+    fo_u64 want;       /* ...and their values for the task */
     fo_u64 cloud_only; /* all ones when it is Sensitive and not Urgent */
     fo_u64 neither;    /* all ones when it is neither Sensitive nor Urgent */
     fo_u64 ip4;        /* all ones when the destination is IPv4 (or IPv4-mapped) */
@@ -113,8 +113,8 @@ struct row {
 static __attribute__((always_inline)) fo_u64 ineligible(const struct task *t,
                                                         const struct fo_candidate *c)
 {
-    return ((c->flags & t->flags_mask) ^ t->flags_want) |
-           ((c->capable & t->capable) ^ t->capable) | ((c->role ^ FO_ROLE_CLOUD) & t->cloud_only);
+    return (((c->flags | (fo_u64)c->capable << 32) & t->mask) ^ t->want) |
+           ((c->role ^ FO_ROLE_CLOUD) & t->cloud_only);
 }
 
 /* Whether the connection goes to candidate c's address and port, as a mask. */
@@ -366,10 +366,10 @@ FO_CONNECT_POLICY(select_target)
         return FO_PASS;
     t.ctx = ctx;
     t.type = ctx->task_type & (FO_TASK_TYPES - 1);
-    t.capable = 1u << t.type;
     /* masks, not branches: the verifier would follow the rest once per kind of task */
-    t.flags_want = FO_CAND_ONLINE | FO_CAND_SECURE * (flags & FO_TASK_SENSITIVE);
-    t.flags_mask = t.flags_want | FO_CAND_FULL;
+    t.want = FO_CAND_ONLINE | FO_CAND_SECURE * (flags & FO_TASK_SENSITIVE) |
+             (fo_u64)(1u << t.type) << 32;
+    t.mask = t.want | FO_CAND_FULL;
     t.cloud_only = EQ(flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT), FO_TASK_SENSITIVE);
     t.neither = EQ(flags & (FO_TASK_SENSITIVE | FO_TASK_URGENT), 0);
     fo_ctx_addr(ctx, &t.dst);
