@@ -29,8 +29,9 @@
  * the power (a division, and one for the headroom it needs) of the rows in S that may win,
  * and for a task that is neither Sensitive nor Urgent (edges ordered by headroom) the
  * headroom of every row in S; a copy of the scan for each kind (a branch between scans).
- * 16 rows with room on each, an Urgent task, bench/vm.py's JIT: 2,694 executed instructions,
- * ~378 ns before the copies, 1,960, ~314 ns after (load average 1.0-1.2). A
+ * 16 rows with room on each, an Urgent task, bench/vm.py's JIT: 2,694 executed instructions
+ * (~378 ns) before the copies, 1,865 (~311 ns) now; every row full: 1,646 (~240 ns); load
+ * average 0.4-1.2, figures move by ~10% between runs. A
  * hint the policy keeps in local_placed (FO_PLACED_HINT) says which scan to run; a wrong hint
  * costs the other scan, never a different decision. The least-committed fallback, a scan of its own (a third division per
  * row), runs only when S is empty and some row could take the task that way.
@@ -205,7 +206,7 @@ static __attribute__((always_inline)) fo_u64 placed_lo(const struct fo_candidate
 
 /* Rows are packed from key 0; the first empty one ends the table. */
 #define FOR_EACH_ROW(c, p)                                                                \
-    for (fo_u32 i = 0; i < FO_MAX_CANDIDATES; i++)                                      \
+    for (fo_u64 i = 0; i < FO_MAX_CANDIDATES; i++)                                      \
         if (((c) = bpf_map_lookup_elem(&candidates, &(fo_u32){i})),                     \
             ((p) = bpf_map_lookup_elem(&local_placed, &(fo_u32){i})),                   \
             !(c) || !(p) || !((c)->flags & FO_CAND_VALID)) {                            \
