@@ -30,8 +30,8 @@
  * and for a task that is neither Sensitive nor Urgent (edges ordered by headroom) the
  * headroom of every row in S; a copy of the scan for each kind (a branch between scans).
  * 16 rows with room on each, an Urgent task, bench/vm.py's JIT: 2,694 executed instructions
- * (~378 ns) before the copies, 1,865 (~311 ns) now; every row full: 1,646 (~240 ns); load
- * average 0.4-1.2, figures move by ~10% between runs. A
+ * (~378 ns) before the copies, 1,834 (~311 ns) now; every row full: 1,772 (~273 ns) before,
+ * 1,615 (~237 ns) now; load average 0.4-1.2, figures move by ~10% between runs. A
  * hint the policy keeps in local_placed (FO_PLACED_HINT) says which scan to run; a wrong hint
  * costs the other scan, never a different decision. The least-committed fallback, a scan of its own (a third division per
  * row), runs only when S is empty and some row could take the task that way.
@@ -138,8 +138,11 @@ static __attribute__((always_inline)) void measure(const struct task *t,
                                                    const struct fo_placed *p, struct row *r)
 {
     const struct fo_connect_ctx *ctx = t->ctx;
-    fo_u64 same = EQ(p->stamp, c->stamp); /* counts of an older stamp are nothing placed */
-    fo_u64 no = ineligible(t, c);
+    fo_u64 stamp = p->stamp, row_stamp = c->stamp, same, no = ineligible(t, c);
+
+    BARRIER(stamp); /* 64-bit values: clang would zero-extend their 32-bit XOR */
+    BARRIER(row_stamp);
+    same = EQ(stamp, row_stamp); /* counts of an older stamp are nothing placed */
 
     r->cpu = p->cpu_milli & same;
     r->ok = EQ(no, 0) &
