@@ -86,7 +86,8 @@ class Device:
         from freeoffload.offload_vm.policy import read_package
 
         current = self.store.current()
-        running = current is not None and current.sha256 == record.sha256
+        running = current is not None and current.sha256 == record.sha256 and \
+            self._maps_readable()
         try:  # the VM check is needed only when the object goes into the store again
             package = read_package(data, self.config.trusted_keys, "saved package",
                                    check_program=not running)
@@ -107,6 +108,18 @@ class Device:
             if rows:
                 self.store.update_map_bulk(schema.name, rows)
         return f"policy {record.name} v{record.version} restored into {self.store.directory}"
+
+    def _maps_readable(self) -> bool:
+        """Whether this build reads the installed policy's map storage (a store written by a
+        build with another storage format is refused by hooked programs, which then pass every
+        call: such a policy is installed again, rows and all)."""
+        current = self.store.current()
+        try:
+            for info in current.maps if current else ():
+                self.store.map_items(info.name)
+        except HookError:
+            return False
+        return True
 
     def reload(self, config: DeviceConfig) -> str:
         """Takes a re-read configuration: trusted keys, name and limit; a policy whose key

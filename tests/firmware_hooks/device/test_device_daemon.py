@@ -161,6 +161,30 @@ def test_restarts_lose_nothing_and_replays_stay_refused(
     assert "restored into" in err
 
 
+def test_a_store_in_an_older_storage_format_is_installed_again_at_start(
+        daemon: Daemon, material: dict[str, Any], tmp_path: Path) -> None:
+    rules = [("10.0.0.11:80", "127.0.0.1:8080")]
+    assert daemon.put("/v1/policy", _package(material, 3))[0] == 200
+    assert daemon.put("/v1/maps/redirects", _update(material, 4, rules))[0] == 200
+    rows = _store_rows(tmp_path)
+    daemon.stop()
+    # the map storage as an older build wrote it: same policy, another format version
+    stored = [f for f in (tmp_path / "store").rglob("*")
+              if f.is_file() and f.read_bytes()[:4] == b"FOVM"]
+    assert stored
+    for path in stored:
+        data = bytearray(path.read_bytes())
+        data[4:8] = (1).to_bytes(4, "little")
+        path.write_bytes(bytes(data))
+    with pytest.raises(HookError, match="version"):
+        _store_rows(tmp_path)
+    daemon.start()
+    status = daemon.status()
+    assert status["policy"]["running"] is True and status["policy"]["version"] == 3
+    assert _store_rows(tmp_path) == rows
+    assert "restored into" in daemon.stop()
+
+
 def test_a_newer_policy_replaces_the_old_one_and_keeps_its_rows(
         daemon: Daemon, material: dict[str, Any], tmp_path: Path) -> None:
     assert daemon.put("/v1/policy", _package(material, 1))[0] == 200
