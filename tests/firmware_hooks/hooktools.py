@@ -45,6 +45,8 @@ class BannerServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # "::" takes IPv4 clients too
+            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         self.sock.bind((host, 0))
         self.sock.listen(1024)
         self.port: int = self.sock.getsockname()[1]
@@ -87,33 +89,16 @@ class BannerServer:
         self._thread.join(timeout=5)
 
 
-class NameServer:
+class NameServer(BannerServer):
     """A loopback TCP server that sends its name to every client (IPv4 and IPv6 with
     ``dual_stack``)."""
 
     def __init__(self, name: str, dual_stack: bool = False) -> None:
-        if dual_stack:
-            self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            self.sock.bind(("::", 0))
-            self.sock.listen(16)
-        else:
-            self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
         self.name = name
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__(host="::" if dual_stack else "127.0.0.1")
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(self.name.encode() + b"\n")
-
-    def close(self) -> None:
-        self.sock.close()
+    def _reply(self, conn: socket.socket) -> bytes:
+        return self.name.encode() + b"\n"
 
 
 @pytest.fixture
