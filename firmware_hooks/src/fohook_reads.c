@@ -76,6 +76,10 @@ static int join(struct val *a, struct val b)
 {
     static const struct val bad = {BAD, 0, 0};
 
+    if (b.kind == NOT && a->kind == FP) { /* r10 + lo on one path only: a write through it */
+        a->kind = MFP;                       /* must not replace what the slot held */
+        return 1;
+    }
     if (b.kind == NOT || a->kind == BAD || (a->kind == b.kind && a->lo == b.lo && a->hi == b.hi))
         return 0;
     if (a->kind == NOT) {

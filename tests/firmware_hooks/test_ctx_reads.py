@@ -54,7 +54,7 @@ def test_hand_written_programs(ctx_reads: Path) -> None:
     done = subprocess.run([str(ctx_reads)], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 0 and "FAIL" not in done.stdout, done.stdout + done.stderr
-    assert done.stdout.count("ok ") == 27
+    assert done.stdout.count("ok ") == 28
 
 
 @pytest.mark.parametrize(("source", "reads_sock"), [
