@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -89,6 +90,9 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, kinds):
             what = "an integer" if integer else "a number"
             self.problem(key, f"expected {what}, got {value!r}")
+            return default
+        if not math.isfinite(value):  # JSON bodies may say NaN or Infinity (json accepts them)
+            self.problem(key, f"expected a finite number, got {value!r}")
             return default
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"{low:g}..{high:g}" if high is not None else f"at least {low:g}"

@@ -84,3 +84,17 @@ def test_unchanged_static_part_takes_the_fast_path() -> None:
     fast = cache.parse(variant(("Node", "Resource", "cpu_percent"), 77.0))
     assert fast is not None and fast[0].resource.cpu_percent == 77.0
     assert cache.parse(variant(("Node", "Security"), False)) is None
+
+
+@pytest.mark.parametrize("value", ["Infinity", "NaN", "-Infinity"])
+@pytest.mark.parametrize("key", ["Latency", "BandWidth"])
+def test_a_link_number_json_alone_accepts_is_refused(key: str, value: str) -> None:
+    """json (the full path's parser) reads NaN and Infinity; a link's numbers must be finite
+    (an infinite latency made the routing call a node unreachable behind the index's back)."""
+    body = json.dumps(BASE).encode().replace(f'"{key}": '.encode() + (
+        b"0.5" if key == "Latency" else b"100"), f'"{key}": {value}'.encode())
+    assert value.encode() in body
+    where = f"r:1:[0-9]+: Links\\[0\\]\\.{key}: expected a number"
+    with pytest.raises(ReportError, match=where):
+        parse_report(body, "r")
+    assert DeltaCache().parse(body) is None
