@@ -122,6 +122,9 @@ def set_links(crmap: CRMap, edges: list[Edge]) -> None:
     routes.forest = None if forest is None else _weigh(forest, adjacency)  # None: the search
     routes.rows.clear()
     routes.dicts.clear()
+    index = crmap.cache("index")
+    if index is not None:  # which requesters reach every node: a latency may have become inf
+        index.reach.clear()
 
 
 def _forest(adjacency: list[dict[int, float]]) -> tuple[_Forest | None, bool]:

@@ -156,6 +156,21 @@ def test_moved_latencies_reweigh_the_routing_and_keep_the_index(data: st.DataObj
             assert select_target(crmap, task, source) == select_target(fresh, task, source)
 
 
+def test_a_link_whose_latency_becomes_infinite_unreaches_its_node_for_the_index() -> None:
+    """Same links, one latency now inf: the index must not keep "n0 reaches every node"."""
+    from freeoffload.topology import Demand, Task, select_target
+
+    crmap = _map(2, [(0, 1, 1.0)])
+    crmap.nodes["n1"] = Node(name="n1", role="edge", computing_power=ComputingPower(CPU(1), 1, 1),
+                             capability={"cpu": 1.0})
+    crmap.invalidate()
+    task = Task("t", "cpu", urgent=True, demand=Demand())
+    assert select_target(crmap, task, "n0").node == "n1"
+    set_links(crmap, _moved(crmap, [math.inf]))
+    fast, explained = select_target(crmap, task, "n0"), select_target(crmap, task, "n0", True)
+    assert (fast.node, fast.level) == (explained.node, explained.level) == (None, "none")
+
+
 def test_new_links_drop_what_was_derived() -> None:
     crmap = _map(3, [(0, 1, 1.0)])
     assert "n2" not in distances_from(crmap, "n0")
