@@ -31,10 +31,10 @@
  * headroom of every row in S; a copy of the scan for each kind (a branch between scans).
  * 16 rows with room on each, an Urgent task, bench/vm.py's JIT: 2,694 executed instructions
  * (~378 ns) before the copies, 1,834 (~311 ns) now; every row full: 1,772 (~273 ns) before,
- * 1,615 (~237 ns) now; load average 0.4-1.2, figures move by ~10% between runs. A
- * hint the policy keeps in local_placed (FO_PLACED_HINT) says which scan to run; a wrong hint
- * costs the other scan, never a different decision. The least-committed fallback, a scan of its own (a third division per
- * row), runs only when S is empty and some row could take the task that way.
+ * 1,615 (~237 ns) now; load average 0.4-1.2, figures move by ~10% between runs. A hint the
+ * policy keeps in local_placed (FO_PLACED_HINT) says which scan to run; a wrong hint costs the
+ * other scan, never a different decision. The least-committed fallback, a scan of its own (a
+ * third division per row), runs only when S is empty and some row could take the task that way.
  * For the verifier: what a scan carries from row to row is computed with masks, and one
  * branch per row skips the rows outside S; a mask never meets a constant in an AND or OR
  * (the 6.18 verifier forks its state at each such instruction); branches on per-run values
@@ -218,9 +218,9 @@ static __attribute__((always_inline)) fo_u64 placed_lo(const struct fo_candidate
 
 /* The choice while nothing is placed: S by the ranks (into r). Returns the CPU placed on
  * current rows (nonzero: the ranks are not the order, scan_placed is); `fallback` is nonzero
- * when a row could take the task least-committed, `found` when a row is the destination. */
+ * when a row could take the task least-committed. */
 static __attribute__((always_inline)) fo_u64 scan_ranks(const struct task *t, struct best *r,
-                                                        fo_u64 *fallback, fo_u64 *found)
+                                                        fo_u64 *fallback)
 {
     struct fo_candidate *c;
     struct fo_placed *p;
@@ -248,8 +248,7 @@ static __attribute__((always_inline)) fo_u64 scan_ranks(const struct task *t, st
  * row ordered by its headroom, else by latency, and the headroom (a division) is needed only
  * for the power of a row that may win. */
 static __attribute__((always_inline)) fo_u64 scan_placed(const struct task *t, struct best *s,
-                                                         fo_u64 *fallback, fo_u64 *found,
-                                                         int neither)
+                                                         fo_u64 *fallback, int neither)
 {
     struct fo_candidate *c;
     struct fo_placed *p;
@@ -363,7 +362,7 @@ FO_CONNECT_POLICY(select_target)
     struct fo_placed *p, *hint;
     struct best ranks = {KEY_MAX, KEY_MAX, KEY_MAX, NONE}, placed = ranks;
     struct task t;
-    fo_u64 any = 0, fallback = 0, found = 0, best;
+    fo_u64 any = 0, fallback = 0, best;
     fo_u32 flags = ctx->task_flags, hinted;
 
     if (ctx->task_type == FO_TASK_NONE || ctx->task_type >= FO_TASK_TYPES)
@@ -391,13 +390,13 @@ FO_CONNECT_POLICY(select_target)
         return FO_PASS;
     hinted = hint->cpu_milli;
     if (!hinted)
-        any = scan_ranks(&t, &ranks, &fallback, &found);
+        any = scan_ranks(&t, &ranks, &fallback);
     if (hinted || any) {
-        any = t.neither ? scan_placed(&t, &placed, &fallback, &found, 1)
-                        : scan_placed(&t, &placed, &fallback, &found, 0);
+        any = t.neither ? scan_placed(&t, &placed, &fallback, 1)
+                        : scan_placed(&t, &placed, &fallback, 0);
         if (!any) { /* nothing placed on current rows any more (new stamps): the ranks */
             hint->cpu_milli = 0;
-            any = scan_ranks(&t, &ranks, &fallback, &found);
+            any = scan_ranks(&t, &ranks, &fallback);
         }
     }
     best = any ? placed.key : ranks.key;
