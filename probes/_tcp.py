@@ -33,6 +33,8 @@ _TCP_ESTABLISHED = 1
 _HEADER = struct.Struct("=IHHII")        # struct nlmsghdr
 _REQUEST = struct.Struct("=BBBxI48x")    # struct inet_diag_req_v2, the socket id left zero
 _DST = slice(24, 40)                     # inet_diag_msg.id.idiag_dst, after the header
+_ERRNO = struct.Struct("=i")             # NLMSG_ERROR's and NLMSG_DONE's int
+_TIMEOUT = 2.0  # seconds: the kernel answers at once; past this the /proc tables answer
 
 
 def peers() -> dict[str, PeerSample]:
@@ -114,6 +116,7 @@ def peers_from_sock_diag() -> dict[str, PeerSample]:
     netlink or inet_diag cannot answer)."""
     out: dict[str, PeerSample] = {}
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG) as sock:
+        sock.settimeout(_TIMEOUT)
         for seq, (family, size) in enumerate(((socket.AF_INET, 4), (socket.AF_INET6, 16)), 1):
             body = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 1 << _TCP_ESTABLISHED)
             sock.send(_HEADER.pack(_HEADER.size + len(body), _SOCK_DIAG_BY_FAMILY,
@@ -123,7 +126,8 @@ def peers_from_sock_diag() -> dict[str, PeerSample]:
 
 
 def _dump(sock: socket.socket, seq: int) -> Iterable[bytes]:
-    """The ``idiag_dst`` field of every answer to request ``seq``, until NLMSG_DONE."""
+    """The ``idiag_dst`` field of every answer to request ``seq``, until NLMSG_DONE (OSError
+    for an error the kernel sends, in NLMSG_ERROR or in NLMSG_DONE, or a malformed message)."""
     while True:
         data = sock.recv(1 << 16)
         if not data:
@@ -131,14 +135,21 @@ def _dump(sock: socket.socket, seq: int) -> Iterable[bytes]:
         at = 0
         while at + _HEADER.size <= len(data):
             length, kind, _flags, got, _pid = _HEADER.unpack_from(data, at)
-            if length < _HEADER.size:
-                raise OSError(f"sock_diag: bad netlink message length {length}")
+            if length < _HEADER.size or at + length > len(data):
+                raise OSError(f"sock_diag: bad netlink message length {length} "
+                              f"({len(data) - at} bytes left)")
             if got == seq:
-                if kind == _NLMSG_DONE:
-                    return
-                if kind == _NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", data, at + _HEADER.size)[0]
-                    raise OSError(code, f"sock_diag refused the dump: {os.strerror(code)}")
-                if kind == _SOCK_DIAG_BY_FAMILY:
+                if kind in (_NLMSG_DONE, _NLMSG_ERROR):
+                    # both carry an int: 0, or a negative errno (a dump that failed midway
+                    # ends with NLMSG_DONE and the error)
+                    code = -_ERRNO.unpack_from(data, at + _HEADER.size)[0] \
+                        if length >= _HEADER.size + _ERRNO.size else 0
+                    if code:
+                        raise OSError(code, f"sock_diag refused the dump: {os.strerror(code)}")
+                    if kind == _NLMSG_DONE:
+                        return
+                elif kind == _SOCK_DIAG_BY_FAMILY:
+                    if length < _HEADER.size + _DST.stop:
+                        raise OSError(f"sock_diag: a socket message of {length} bytes")
                     yield data[at + _HEADER.size:at + length][_DST]
             at += (length + 3) & ~3

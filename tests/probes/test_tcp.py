@@ -108,3 +108,60 @@ def test_the_kernel_and_proc_net_tcp_count_the_same_open_connections(
     assert from_kernel[addr].connections == open_
     assert from_proc[addr].connections == open_
     assert _tcp.peers()[addr].connections == open_
+
+
+def test_the_kernel_counts_ipv6_connections_as_proc_net_tcp6_does() -> None:
+    if not socket.has_ipv6:
+        pytest.fail("this kernel has no IPv6; the sock_diag IPv6 dump cannot be checked")
+    with socket.create_server(("::1", 0), family=socket.AF_INET6) as server:
+        port = server.getsockname()[1]
+        held = []
+        try:
+            for _ in range(5):
+                held.append(socket.create_connection(("::1", port)))
+                held.append(server.accept()[0])
+            from_kernel = _tcp.peers_from_sock_diag()
+            from_proc = _tcp.peers_from_proc(["/proc/net/tcp6"])
+        finally:
+            for sock in held:
+                sock.close()
+    assert from_kernel["::1"].connections == from_proc["::1"].connections == 10
+
+
+def _message(kind: int, seq: int, body: bytes) -> bytes:
+    return _tcp._HEADER.pack(_tcp._HEADER.size + len(body), kind, 2, seq, 0) + body
+
+
+def _socket_message(seq: int, dst: str) -> bytes:
+    """An inet_diag_msg: family, state, timer, retrans, ports, src, dst, if, cookie, ..."""
+    return _message(_tcp._SOCK_DIAG_BY_FAMILY, seq,
+                    bytes(24) + socket.inet_pton(socket.AF_INET6, dst) + bytes(32))
+
+
+def _answers(*datagrams: bytes) -> list[bytes]:
+    """What _dump reads for request 7 from these datagrams (a socketpair stands for netlink)."""
+    ours, kernel = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with ours, kernel:
+        ours.settimeout(1.0)
+        for datagram in datagrams:
+            kernel.send(datagram)
+        return list(_tcp._dump(ours, 7))
+
+
+def test_a_dump_in_several_datagrams_is_read_to_its_done() -> None:
+    got = _answers(_socket_message(7, "2001:db8::1") + _socket_message(6, "2001:db8::6")
+                   + _socket_message(7, "2001:db8::2"),
+                   _socket_message(7, "::ffff:10.0.0.3") + _message(_tcp._NLMSG_DONE, 7,
+                                                                    bytes(4)))
+    assert [_tcp._address(dst) for dst in got] == ["2001:db8::1", "2001:db8::2", "10.0.0.3"]
+
+
+@pytest.mark.parametrize(("datagram", "error"), [
+    (_message(3, 7, (-5).to_bytes(4, "little", signed=True)), "Input/output error"),
+    (_message(2, 7, (-2).to_bytes(4, "little", signed=True) + bytes(16)), "No such file"),
+    (_socket_message(7, "::1")[:40], "bad netlink message length 88 \\(40 bytes left\\)"),
+    (_message(_tcp._SOCK_DIAG_BY_FAMILY, 7, bytes(20)), "a socket message of 36 bytes"),
+], ids=["done-with-error", "error", "cut-short", "socket-message-too-short"])
+def test_an_odd_answer_is_an_oserror_so_proc_answers(datagram: bytes, error: str) -> None:
+    with pytest.raises(OSError, match=error):
+        _answers(datagram)
