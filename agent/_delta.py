@@ -155,7 +155,7 @@ def _links(items: Any, name: str) -> list[Edge] | None:
         if type(start) is not str or type(end) is not str or not start or not end \
                 or start == end or (start != name and end != name) \
                 or type(bandwidth) not in _NUMBERS or type(latency) not in _NUMBERS \
-                or not (0 <= bandwidth < _INF and 0 <= latency < _INF):
+                or not (0 < bandwidth < _INF and 0 <= latency < _INF):
             return None
         out.append(Edge(start, end, float(bandwidth), float(latency)))
     return out

@@ -135,14 +135,27 @@ def _edges(items: Any, loc: Location, source: str, problems: list[Problem]) -> l
         chk = Checker(item, source, f"Links[{index}].")
         start = chk.string("StartNode", "", required=True)
         end = chk.string("EndNode", "", required=True)
-        bandwidth = chk.number("BandWidth", 0.0, low=0)
-        latency = chk.number("Latency", 0.0, low=0)
+        bandwidth, latency = _link_numbers(chk)
         if start and start == end:
             chk.problem("EndNode", f"a link from {start!r} to itself")
         problems.extend(chk.finish())
         if start and end and start != end:
             out.append(Edge(start, end, bandwidth, latency))
     return out
+
+
+def _link_numbers(chk: Checker) -> tuple[float, float]:
+    """A link's BandWidth (above 0) and Latency (0 or more), both required: a CR-map's edge
+    needs them so (``topology.loader``), and the map an agent serves must load."""
+    for key in ("BandWidth", "Latency"):
+        if chk.data.get(key) is None:
+            chk.problem(key, "missing", "a link gives BandWidth (Mbit/s, above 0) and "
+                                        "Latency (ms)")
+    before = len(chk.problems)
+    bandwidth = chk.number("BandWidth", 0.0, low=0)
+    if bandwidth == 0 and len(chk.problems) == before and "BandWidth" in chk.data:
+        chk.problem("BandWidth", "must be above 0, got 0", "a link carries some bandwidth")
+    return bandwidth, chk.number("Latency", 0.0, low=0)
 
 
 def parse_report(body: bytes, source: str) -> tuple[Node, list[Edge]]:

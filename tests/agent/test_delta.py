@@ -98,3 +98,27 @@ def test_a_link_number_json_alone_accepts_is_refused(key: str, value: str) -> No
     with pytest.raises(ReportError, match=where):
         parse_report(body, "r")
     assert DeltaCache().parse(body) is None
+
+
+@pytest.mark.parametrize(("link", "error"), [
+    ({"BandWidth": 0}, "Links\\[0\\]\\.BandWidth: must be above 0, got 0"),
+    ({"BandWidth": KeyError}, "Links\\[0\\]\\.BandWidth: missing"),
+    ({"Latency": KeyError}, "Links\\[0\\]\\.Latency: missing"),
+])
+def test_a_link_the_served_map_could_not_hold_is_refused(link: dict[str, Any],
+                                                         error: str) -> None:
+    """The center's /v1/topology writes accepted links as CR-map edges, which need a BandWidth
+    above 0 and both numbers: a report without them made that map unreadable for everyone."""
+    (key, value), = link.items()
+    doc = copy.deepcopy(BASE)
+    if value is KeyError:
+        del doc["Links"][0][key]
+    else:
+        doc["Links"][0][key] = value
+    body = json.dumps(doc).encode()
+    with pytest.raises(ReportError, match=error):
+        parse_report(body, "r")
+    cache = DeltaCache()
+    first = json.dumps(BASE).encode()
+    cache.remember(first, parse_report(first, "r")[0])
+    assert cache.parse(body) is None
