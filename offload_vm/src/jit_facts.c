@@ -14,9 +14,11 @@
  * Soundness: a fact only ever comes from an instruction that makes it so; any other write
  * to a register (ALU ops other than mov and add/sub of a constant, loads, calls for r0-r5,
  * atomics that write back) or to a slot (a narrower or unaligned store, an atomic) makes it
- * unknown; a store through a register that may point into the frame, a helper other than
- * the built-in lookup (it writes nothing) and a local call forget every slot; facts meet at
- * joins only where they are equal; a function called locally starts with nothing known.
+ * unknown; a store through any pointer but r10 not proven within an array value, a helper
+ * other than the built-in lookup (it writes nothing) and a local call forget every slot
+ * (the general check accepts the frame's addresses whatever register made them); facts
+ * meet at joins only where they are equal; a function called locally starts with nothing
+ * known.
  */
 #include <stdlib.h>
 
@@ -125,15 +127,20 @@ static unsigned access_size(uint8_t code)
     return sizes[(code & EBPF_SIZE_MASK) >> 3];
 }
 
-/* A store of n bytes at base + off (an atomic too): what it does to the slots. */
-static void store(struct fstate *st, unsigned base, int32_t off, unsigned n,
-                  const struct fovm_fact *v)
+/* A store of n bytes at base + off (an atomic too): what it does to the slots. Through a
+ * pointer, only a store proven within an array value (or NULL + off, which faults) leaves
+ * them: past its value, or past the context (whose length only the run knows), an address
+ * the general check accepts may be in the frame. */
+static void store(const struct facts_pass *p, struct fstate *st, unsigned base, int32_t off,
+                  unsigned n, const struct fovm_fact *v)
 {
     int64_t lo = (int64_t)off + EBPF_STACK_SIZE, i;
     if (base != 10) {
-        unsigned k = st->r[base].kind;
-        if (k != FOVM_FACT_CTX && k != FOVM_FACT_VALUE && k != FOVM_FACT_VALUE_OR_NULL)
-            forget_slots(st); /* it may point into the frame */
+        const struct fovm_fact *f = &st->r[base];
+        int64_t at = (int64_t)f->off + off;
+        if ((f->kind != FOVM_FACT_VALUE && f->kind != FOVM_FACT_VALUE_OR_NULL) || at < 0 ||
+            at + n > (int64_t)p->vm->maps[f->map]->info.value_size)
+            forget_slots(st);
         return;
     }
     if (v && n == 8 && lo >= 0 && lo % 8 == 0 && lo / 8 < NSLOTS) {
@@ -161,13 +168,13 @@ static void memory(struct facts_pass *p, uint32_t pc, struct fstate *st, int rec
         else
             set_any(&st->r[dst]);
     } else if (in->code == EBPF_OP_ATOMIC_W || in->code == EBPF_OP_ATOMIC_DW) {
-        store(st, base, in->off, n, NULL);
+        store(p, st, base, in->off, n, NULL);
         set_any(&st->r[0]);
         set_any(&st->r[EBPF_SRC(in)]);
     } else {
         struct fovm_fact any;
         set_any(&any);
-        store(st, base, in->off, n, cls == EBPF_CLS_STX ? &st->r[EBPF_SRC(in)] : &any);
+        store(p, st, base, in->off, n, cls == EBPF_CLS_STX ? &st->r[EBPF_SRC(in)] : &any);
     }
 }
 

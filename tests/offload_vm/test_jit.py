@@ -284,3 +284,54 @@ def test_spilled_context_pointer_reloaded_reads_the_context(engine: str) -> None
         assert vm.run(bytearray(struct.pack("<QQ", 1, 99))) == 99
         with pytest.raises(ExecutionFaultError, match="out-of-bounds read"):
             vm.run(bytearray(15))
+
+
+
+# A side effect (a snapshot run), then row 0 of map 0 (copied into the run's scratch) in r0.
+COUNT_THEN_ROW = """
+    stw [%r10-4], 0
+    lddw %r1, map[1]
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    jeq %r0, 0, out
+    mov %r1, 1
+    lock add [%r0], %r1
+    lddw %r1, map[0]
+    mov %r2, %r10
+    add %r2, -4
+    call 1
+    jeq %r0, 0, out
+"""
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_spilled_row_overwritten_through_a_row_pointer_is_not_trusted(engine: str) -> None:
+    """A row pointer spilled to the frame, then the slot overwritten through a copy of the
+    pointer moved by a constant onto it (the general check accepts a store into the frame
+    whatever register made the address): the reloaded value points below the frame, and
+    reading through it faults in native code too."""
+    # from the row to the slot [%r10-8]: the same in every snapshot run (both in its state)
+    distance = COUNT_THEN_ROW + "mov %r1, %r10\nsub %r1, %r0\nmov %r0, %r1\nadd %r0, -8\n"
+    clobber = """
+        stxdw [%r10-8], %r0
+        mov %r6, %r0
+        add %r6, DELTA
+        mov %r1, %r10
+        add %r1, -600
+        stxdw [%r6], %r1
+        ldxdw %r7, [%r10-8]
+        ldxdw %r0, [%r7]
+    """
+    with VM(engine=engine) as vm:
+        shared = vm.create_map("rows", ARRAY, 4, 8, 4)
+        _keep = _attach_shared(shared)
+        vm.create_map("local_count", ARRAY, 4, 8, 1)
+        vm.load(assemble(distance + "exit\nout:\nexit"))
+        delta = vm.run()
+        assert 0 < delta < 1 << 20
+        clobber = clobber.replace("DELTA", str(delta))
+        vm.load(assemble(COUNT_THEN_ROW + clobber + "exit\nout:\nexit"))
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds read") as fault:
+            vm.run()
+        assert fault.value.pc == 22
