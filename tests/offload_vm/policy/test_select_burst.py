@@ -11,6 +11,7 @@ from nothing placed.
 from __future__ import annotations
 
 import itertools
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,15 @@ def burst_policy() -> Any:
     return example_vm("select_target")
 
 
+def _mislead(policy: Any, placed: bool) -> None:
+    """Sets select_target's hint (local_placed key 64, its CPU count: whether CPU may be
+    placed on a current row) to the wrong answer for the next call, which must then cost the
+    other scan, never a different choice."""
+    key = (64).to_bytes(4, sys.byteorder)
+    value = bytes(4) + (0 if placed else 1).to_bytes(4, sys.byteorder) + bytes(8)
+    policy.maps["local_placed"].update(key, value)
+
+
 @settings(max_examples=2000, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.filter_too_much])
@@ -106,6 +116,8 @@ def test_k_calls_equal_select_target_on_a_map_raised_by_each_choice(
     for step in range(k):
         assume(well_conditioned(crmap, task, requester))
         node = expected_choice(crmap, task, requester)
+        if step % 2 == 0:  # every other call with the policy's hint wrong
+            _mislead(burst_policy, placed=step > 0 and task_fields(task)["demand_cpu_milli"] > 0)
         got = run(burst_policy, context)
         if node is None:
             assert got == (PASS, dst), (seed, step)
