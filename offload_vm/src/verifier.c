@@ -101,6 +101,8 @@ static int check_mem(struct vstate *s, uint32_t pc, const struct ebpf_insn *i)
             (op & ~EBPF_ATOMIC_FETCH) != EBPF_ATOMIC_AND &&
             (op & ~EBPF_ATOMIC_FETCH) != EBPF_ATOMIC_XOR)
             return reject(s, pc, "unknown atomic operation 0x%x", (unsigned)op);
+        if ((op & EBPF_ATOMIC_FETCH) && op != EBPF_ATOMIC_CMPXCHG && EBPF_SRC(i) == 10)
+            return reject(s, pc, "r10 is read-only (a fetching atomic writes its source)");
     } else if (cls == EBPF_CLS_STX && i->imm) {
         return reject(s, pc, "store with nonzero imm %d", (int)i->imm);
     }
