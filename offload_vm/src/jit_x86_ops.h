@@ -210,7 +210,7 @@ static void atomic(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
 {
     struct fovm_jit *j = x->j;
     mem(j, 1, 0, 0x8d, R11, D(in), in->off, 0);
-    spill(j, 0, 9, 0);
+    spill(j, 0, 10, 0); /* r10 too: it may be the source (never the one written back) */
     rr(j, 1, 0x89, R11, RSI);
     mov_imm32(j, RDX, pc);
     rr(j, 1, 0x89, R12, RDI);

@@ -335,3 +335,14 @@ def test_spilled_row_overwritten_through_a_row_pointer_is_not_trusted(engine: st
         with pytest.raises(ExecutionFaultError, match="out-of-bounds read") as fault:
             vm.run()
         assert fault.value.pc == 22
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_atomic_with_the_frame_pointer_as_source(engine: str) -> None:
+    """`lock and [%r10-8], %r10` over all ones leaves the frame pointer's value in the slot,
+    in native code too (it hands the atomic every register, r10 included)."""
+    prog = assemble("stdw [%r10-8], -1\nlock and [%r10-8], %r10\nldxdw %r0, [%r10-8]\n"
+                    "sub %r0, %r10\nexit")
+    with VM(engine=engine) as vm:
+        vm.load(prog)
+        assert vm.run() == 0
