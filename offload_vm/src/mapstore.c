@@ -152,13 +152,16 @@ uint8_t *fovm_whole_copy(struct fovm_run *run, const struct fovm_map *m)
         return NULL;
     for (tries = 0; tries < FOVM_PROG_TRIES; fovm_relax(++tries)) {
         size_t used;
+        uint32_t rows;
         seq = fovm_read_begin(m);
         if (seq & 1u)
             continue;
         /* rows past the header's count are zeros (writers count every row they make
          * nonzero): not read, but written when a lookup or an access reaches them; the
-         * first of them is copied now (scans stop at the first empty row) */
-        used = m->hdr->rows < m->info.max_entries ? (m->hdr->rows + 1u) * m->vstride : size;
+         * first of them is copied now (scans stop at the first empty row). The count is
+         * read once: a writer may raise it meanwhile, and the copy must stay within size. */
+        rows = *(volatile const uint32_t *)&m->hdr->rows;
+        used = rows < m->info.max_entries ? ((size_t)rows + 1) * m->vstride : size;
         fovm_copy(p, m->data, used);
         if (!fovm_read_retry(m, seq)) {
             run->scratch_lazy = run->scratch_used + size;
