@@ -218,6 +218,13 @@ static inline void fovm_set_hot(struct fovm_run *run, uintptr_t base, size_t len
     run->hot_writable = writable;
 }
 
+/* Bytes a load or store moves (its size field). */
+static inline unsigned fovm_mem_size(uint8_t code)
+{
+    static const unsigned sizes[4] = {4, 2, 1, 8};
+    return sizes[(code & EBPF_SIZE_MASK) >> 3];
+}
+
 /* util.c */
 FOVM_INTERNAL int fovm_fail(fovm_error *err, int code, int pc, const char *fmt, ...);
 FOVM_INTERNAL int fovm_fail_at(fovm_error *err, int code, int pc, const char *fmt, ...);

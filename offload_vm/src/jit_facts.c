@@ -121,12 +121,6 @@ static void add_const(struct fovm_fact *f, int64_t k)
         set_any(f);
 }
 
-static unsigned access_size(uint8_t code)
-{
-    static const unsigned sizes[4] = {4, 2, 1, 8};
-    return sizes[(code & EBPF_SIZE_MASK) >> 3];
-}
-
 /* A store of n bytes at base + off (an atomic too): what it does to the slots. Through a
  * pointer, only a store proven within an array value (or NULL + off, which faults) leaves
  * them: past its value, or past the context (whose length only the run knows), an address
@@ -156,7 +150,7 @@ static void store(const struct facts_pass *p, struct fstate *st, unsigned base, 
 static void memory(struct facts_pass *p, uint32_t pc, struct fstate *st, int record)
 {
     const struct ebpf_insn *in = &p->vm->insns[pc];
-    unsigned cls = in->code & EBPF_CLS_MASK, n = access_size(in->code);
+    unsigned cls = in->code & EBPF_CLS_MASK, n = fovm_mem_size(in->code);
     unsigned base = cls == EBPF_CLS_LDX ? EBPF_SRC(in) : EBPF_DST(in), dst = EBPF_DST(in);
     int64_t lo = (int64_t)in->off + EBPF_STACK_SIZE;
     if (record)

@@ -118,12 +118,6 @@ static void check(struct x86 *x, uint32_t pc, unsigned n, int write)
         here32(j, oks[i]);
 }
 
-static unsigned size_of(uint8_t code)
-{
-    static const unsigned sizes[4] = {4, 2, 1, 8};
-    return sizes[(code & EBPF_SIZE_MASK) >> 3];
-}
-
 /* A shorter check where the facts (jit_facts.c) allow one, before the general check: the
  * context's length for an access based on the context pointer; for a read of an array value
  * within value_size, only that the run kept its snapshots. Returns the rel32 to patch to the
@@ -155,7 +149,7 @@ static size_t known(struct x86 *x, uint32_t pc, int32_t off, unsigned n, int wri
 static void access(struct x86 *x, uint32_t pc, const struct ebpf_insn *in)
 {
     struct fovm_jit *j = x->j;
-    unsigned cls = in->code & EBPF_CLS_MASK, n = size_of(in->code);
+    unsigned cls = in->code & EBPF_CLS_MASK, n = fovm_mem_size(in->code);
     unsigned basereg = cls == EBPF_CLS_LDX ? EBPF_SRC(in) : EBPF_DST(in);
     int base = RBP;
     int32_t disp = in->off;

@@ -40,12 +40,6 @@ static int is_valid_opcode(uint8_t code)
 #undef CASE_OP
 }
 
-static unsigned mem_size(uint8_t code)
-{
-    static const unsigned sizes[4] = {4, 2, 1, 8};
-    return sizes[(code & EBPF_SIZE_MASK) >> 3];
-}
-
 static int check_alu(struct vstate *s, uint32_t pc, const struct ebpf_insn *i)
 {
     unsigned op = i->code & EBPF_OP_MASK, x = i->code & EBPF_SRC_X;
@@ -86,7 +80,7 @@ static int check_stack_off(struct vstate *s, uint32_t pc, unsigned base, int off
 
 static int check_mem(struct vstate *s, uint32_t pc, const struct ebpf_insn *i)
 {
-    unsigned cls = i->code & EBPF_CLS_MASK, size = mem_size(i->code);
+    unsigned cls = i->code & EBPF_CLS_MASK, size = fovm_mem_size(i->code);
     if (cls == EBPF_CLS_LDX)
         return i->imm ? reject(s, pc, "load with nonzero imm %d", (int)i->imm)
                       : check_stack_off(s, pc, EBPF_SRC(i), i->off, size);
