@@ -346,3 +346,29 @@ def test_atomic_with_the_frame_pointer_as_source(engine: str) -> None:
     with VM(engine=engine) as vm:
         vm.load(prog)
         assert vm.run() == 0
+
+
+@pytest.mark.parametrize("engine", ["auto", "interpreter"])
+def test_spilled_context_overwritten_through_the_context_is_not_trusted(engine: str) -> None:
+    """The same through the context pointer moved past the context's end onto the slot (a
+    zero-copy run's private copy of the context is at a fixed distance from the frame)."""
+    clobber = """
+        stxdw [%r10-8], %r1
+        mov %r6, %r1
+        add %r6, DELTA
+        mov %r7, %r10
+        add %r7, -600
+        stxdw [%r6], %r7
+        ldxdw %r8, [%r10-8]
+        ldxdw %r0, [%r8]
+        exit
+    """
+    with VM(engine=engine) as vm:
+        _keep = _attach_shared(vm.create_map("rows", ARRAY, 4, 8, 4))  # zero-copy runs
+        vm.load(assemble("mov %r0, %r10\nadd %r0, -8\nsub %r0, %r1\nexit"))
+        (delta,) = struct.unpack("<q", struct.pack("<Q", vm.run(bytearray(16))))
+        assert 16 <= abs(delta) < 1 << 20
+        vm.load(assemble(clobber.replace("DELTA", str(delta))))
+        with pytest.raises(ExecutionFaultError, match="out-of-bounds read") as fault:
+            vm.run(bytearray(16))
+        assert fault.value.pc == 7
