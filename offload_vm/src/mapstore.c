@@ -14,9 +14,14 @@ size_t fovm_map_storage_size(const fovm_map_info *info)
 static int adopt_ok(const struct fovm_map *m, const struct fovm_map_hdr *h, uint64_t total,
                     size_t len, fovm_error *err)
 {
-    if (h->magic != FOVM_MAP_MAGIC || h->version != FOVM_MAP_VERSION)
-        return fovm_fail(err, FOVM_E_INVAL, -1, "map %s: memory holds no fovm map (version %u)",
-                         m->info.name, FOVM_MAP_VERSION);
+    if (h->magic != FOVM_MAP_MAGIC)
+        return fovm_fail(err, FOVM_E_INVAL, -1, "map %s: memory holds no fovm map",
+                         m->info.name);
+    if (h->version != FOVM_MAP_VERSION)
+        return fovm_fail(err, FOVM_E_INVAL, -1,
+                         "map %s: storage format version %u (another build wrote it), this "
+                         "build reads version %u: attach it again with init",
+                         m->info.name, h->version, FOVM_MAP_VERSION);
     if (h->type != m->info.type || h->key_size != m->info.key_size ||
         h->value_size != m->info.value_size || h->max_entries != m->info.max_entries ||
         h->total != total || (m->info.type != FOVM_MAP_ARRAY && h->nbuckets != m->nbuckets) ||

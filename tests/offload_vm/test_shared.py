@@ -150,6 +150,11 @@ def test_init_copies_entries_and_adopt_checks_shape(tmp_path: Path) -> None:
             fresh = junk.create_map("m", HASH, 4, 4, 4)
             with pytest.raises(VMError, match="holds no fovm map"):
                 fresh.attach_storage(bytearray(fresh.storage_size()), init=False)
+            older = bytearray(mem)
+            older[4:8] = struct.pack("<I", 1)  # the header's format version
+            with pytest.raises(VMError, match=r"storage format version 1 \(another build wrote "
+                               r"it\), this build reads version 2"):
+                fresh.attach_storage(older, init=False)
         assert os.path.getsize(path) == m.storage_size()
 
 
