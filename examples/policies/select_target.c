@@ -396,6 +396,7 @@ FO_CONNECT_POLICY(select_target)
                         : scan_placed(&t, &placed, &fallback, 0);
         if (!any) { /* nothing placed on current rows any more (new stamps): the ranks */
             hint->cpu_milli = 0;
+            ranks = (struct best){KEY_MAX, KEY_MAX, KEY_MAX, NONE}; /* rows may have moved */
             any = scan_ranks(&t, &ranks, &fallback);
         }
     }
