@@ -49,6 +49,8 @@ struct fovm_jit {
 /* The fact for each load and store of the loaded program (label: jump and call targets);
  * NULL when memory is short. */
 FOVM_INTERNAL struct fovm_fact *fovm_jit_facts(const struct fovm_vm *vm, const uint8_t *label);
+/* The map the lddw at pc loads (its index in vm->maps), or -1 when it loads no map. */
+FOVM_INTERNAL int fovm_jit_lddw_map(const struct fovm_vm *vm, uint32_t pc);
 /* Emits the program (arch-specific); sets j->failed on any problem. */
 FOVM_INTERNAL void fovm_jit_emit(struct fovm_jit *j);
 FOVM_INTERNAL int fovm_jit_reserve(struct fovm_jit *j, size_t n);

@@ -101,7 +101,7 @@ static void flow(struct facts_pass *p, uint32_t pc, const struct fstate *st)
         p->work[p->nwork++] = pc; /* once per change: at most 1 + 75 per block */
 }
 
-static int map_of_lddw(const struct fovm_vm *vm, uint32_t pc)
+int fovm_jit_lddw_map(const struct fovm_vm *vm, uint32_t pc)
 {
     uint32_t i;
     for (i = 0; i < vm->npseudo; i++)
@@ -178,7 +178,7 @@ static void transfer(const struct facts_pass *p, uint32_t pc, struct fstate *st)
     unsigned dst = EBPF_DST(in), i;
     struct fovm_fact *r = st->r;
     if (in->code == EBPF_OP_LDDW) {
-        int m = map_of_lddw(p->vm, pc);
+        int m = fovm_jit_lddw_map(p->vm, pc);
         set_any(&r[dst]);
         if (m >= 0) {
             r[dst].kind = FOVM_FACT_MAP;

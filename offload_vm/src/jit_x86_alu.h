@@ -361,12 +361,8 @@ static void fixed(struct x86 *x)
 static void track_r1(struct fovm_jit *j, uint32_t pc, const struct ebpf_insn *in)
 {
     unsigned cls = in->code & EBPF_CLS_MASK;
-    uint32_t i;
     if (in->code == EBPF_OP_LDDW && EBPF_DST(in) == 1) {
-        j->r1_map = -1;
-        for (i = 0; i < j->vm->npseudo; i++)
-            if (j->vm->pseudo[i].pc == pc && j->vm->pseudo[i].kind == EBPF_PSEUDO_MAP_FD)
-                j->r1_map = (int)j->vm->pseudo[i].map;
+        j->r1_map = fovm_jit_lddw_map(j->vm, pc);
     } else if (((cls == EBPF_CLS_ALU || cls == EBPF_CLS_ALU64 || cls == EBPF_CLS_LDX) &&
                 EBPF_DST(in) == 1) ||
                in->code == EBPF_OP_ATOMIC_W || in->code == EBPF_OP_ATOMIC_DW ||
