@@ -36,7 +36,6 @@ struct fstate {
 
 struct facts_pass {
     const struct fovm_vm *vm;
-    const uint8_t *label;
     int32_t *block;        /* pc -> index of its stored state, -1 when not a block start */
     struct fstate *states; /* at each block start */
     uint8_t *seen;
@@ -270,7 +269,6 @@ struct fovm_fact *fovm_jit_facts(const struct fovm_vm *vm, const uint8_t *label)
     uint32_t n = vm->ninsns, pc, nblocks = 0;
     fovm_zero(&p, sizeof p);
     p.vm = vm;
-    p.label = label;
     p.block = (int32_t *)malloc((size_t)n * sizeof *p.block);
     p.out = (struct fovm_fact *)calloc(n, sizeof *p.out);
     if (!p.block || !p.out)
