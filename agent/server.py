@@ -9,7 +9,8 @@
 ``POST /v1/summary``     a group summary from a center (the cloud)
 ``POST /v1/select``      an offload query: ``{"task": {...}, "from": NODE}``
 ``POST /v1/tasks/{type}`` run the atomic ``cpu`` or ``io`` task; answers its processing time
-``GET /v1/pushes``       the trigger's last pushes to devices, each with its reason
+``GET /v1/pushes``       the trigger's last pushes to devices and the last refreshes, each
+                         with its reason and time
 ``PUT /v1/group/policy`` a signed policy for every device of the group (``push_to_group``)
 =======================  =====================================================================
 
@@ -163,7 +164,8 @@ async def select(request: web.Request) -> web.Response:
 
 async def pushes(request: web.Request) -> web.Response:
     agent = _agent(request)
-    return web.json_response({"pushes": agent.pushes[-100:]})
+    refreshes = list(agent.refreshes)[-100:]
+    return web.json_response({"pushes": agent.pushes[-100:], "refreshes": refreshes})
 
 
 async def group_policy(request: web.Request) -> web.Response:

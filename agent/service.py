@@ -8,6 +8,7 @@ cloud), then other groups' centers, then the cloud.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -130,6 +131,8 @@ class Agent:
         self.started = time.time()
         self.observers: list[Callable[[Node], None]] = []  # called with each accepted record
         self.pushes: list[dict[str, Any]] = []  # the trigger's pushes, newest last
+        # the centers' refresh pushes (live candidates), newest last
+        self.refreshes: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
         self.others: CRMap | None = None  # other groups, as last learned (see wider_map)
         self.others_from = ""
 

@@ -20,13 +20,13 @@ their own (probes' RTTs jitter by several times on a busy host, which would push
 second); they travel with the next push, at most ``max_age`` later. Every
 push carries a new stamp, so the device's policy starts counting what it places afresh from
 data that already measures what it sent before. Refreshes are logged as ``refresh`` events and
-kept in :attr:`Pusher.refreshes` (``/v1/pushes`` lists the trigger's fire and restore pushes).
+kept in :attr:`Pusher.refreshes` (``/v1/pushes`` lists the trigger's fire and restore pushes
+and, apart, the refreshes; each record says when, ``at``, in Unix seconds).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
 import time
@@ -210,7 +210,7 @@ class Pusher:
         self.trigger = CpuTrigger(agent.cfg.trigger.threshold, agent.cfg.trigger.hysteresis,
                                   agent.cfg.trigger.samples)
         self.history = agent.pushes
-        self.refreshes: collections.deque[dict[str, Any]] = collections.deque(maxlen=500)
+        self.refreshes = agent.refreshes
         refresh = agent.cfg.trigger.refresh
         self.refresh_interval = refresh.interval
         self.max_age = refresh.max_age
@@ -298,7 +298,7 @@ class Pusher:
         from freeoffload.topology.candidates import candidate_items
 
         record: dict[str, Any] = {"device": device.name, "node": node, "action": action,
-                                  "reason": reason}
+                                  "reason": reason, "at": round(time.time(), 3)}
         lock = self._locks.setdefault(device.name, asyncio.Lock())
         async with lock:  # one push at a time per device: versions only grow
             sent = self._sent.get(device.name)

@@ -54,6 +54,7 @@ class Fig7:
     ramp_s: float
     hold_s: float
     t0: float = 0.0
+    t0_wall: float = 0.0
     cpu_rows: list[dict[str, float]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     push_at: float | None = None
@@ -87,8 +88,9 @@ class Fig7:
             row[node.name] = round(min(100.0, 100 * used / (wall * node.cpu)), 1)
         self.cpu_rows.append(row)
         if self.push_record is None and self._pushed(device):
-            fired = _last_push(agents.get(agents.center_of(EDGE), "/v1/pushes"))
-            self.push_record = fired or {
+            moved = _moving_push(agents.get(agents.center_of(EDGE), "/v1/pushes"),
+                                 self.t0_wall)
+            self.push_record = moved or {
                 "action": "refresh", "reason": f"live candidates: {EDGE} has no core free",
                 "targets": []}
         seen = agents.get(agents.center_of(EDGE), f"/v1/nodes/{EDGE}")
@@ -141,7 +143,7 @@ class Fig7:
                                    "agents' convergence; see logs/edge2.agent.log (refresh) "
                                    "and logs/cloud.agent.log (probe)")
             time.sleep(0.5)
-        self.t0 = time.monotonic()
+        self.t0, self.t0_wall = time.monotonic(), time.time()
         node = self.plan.node(EDGE)
         # run by path without site-packages: its start-up must not load the node by itself
         load = procs.spawn(node.netns, self.cgroups.procs_files(EDGE),
@@ -193,11 +195,18 @@ def _edge_usable(plan: Plan, device: Device, node: str = EDGE, default: bool = T
     return default
 
 
-def _last_push(answer: Any) -> dict[str, Any] | None:
-    pushes = answer.get("pushes") if isinstance(answer, dict) else answer
-    if isinstance(pushes, list) and pushes and isinstance(pushes[-1], dict):
-        return pushes[-1]
-    return None
+def _moving_push(answer: Any, since: float) -> dict[str, Any] | None:
+    """The newest push to dev1 since the scenario started that took EDGE out of its targets:
+    the trigger's fire, or a refresh of the live candidates that came first."""
+    if not isinstance(answer, dict):
+        return None
+    records = [r for key in ("pushes", "refreshes") for r in answer.get(key) or ()
+               if isinstance(r, dict)]
+    moving = [r for r in records
+              if r.get("result") == "ok" and r.get("device") == SOURCE and
+              isinstance(r.get("at"), int | float) and r["at"] >= since and
+              EDGE not in (r.get("targets") or ())]
+    return max(moving, key=lambda r: float(r["at"])) if moving else None
 
 
 def _cpu_of(record: Any) -> float | None:

@@ -266,7 +266,7 @@ def _pushes(bed: Bed) -> list[dict[str, Any]]:
 
 def _center_pushes(bed: Bed) -> dict[int, dict[str, Any]]:
     """Every push g1c made to dev1 that dev1 took (fire, restore and refresh alike), by the
-    candidates map version it carried, from g1c's log (refreshes are not in /v1/pushes)."""
+    candidates map version it carried, from g1c's log (it has them all; /v1/pushes the last 100)."""
     out: dict[int, dict[str, Any]] = {}
     for line in bed.lab.logs["g1c"].read_text(errors="replace").splitlines():
         try:

@@ -226,6 +226,10 @@ def test_center_keeps_its_device_current_without_the_threshold(tmp_path: Path) -
                                 lambda: [r for r in ok()[settled:]
                                          if "g1m2: free CPU" in r["reason"]])
             assert stamps() != first_stamps and len(stamps()) == 1
+            # operators see the refreshes beside the trigger's pushes, each with its time
+            listed = await g1c.peer.json("GET", by_name["g1c"].cfg.address, "/v1/pushes")
+            assert listed["pushes"] == g1c.pushes
+            assert moved[-1] in listed["refreshes"] and moved[-1]["at"] > 0
             return quiet, [*moved, *g1c.pushes]
         finally:
             for d in daemons:
