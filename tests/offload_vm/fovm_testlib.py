@@ -11,10 +11,13 @@ loading; type is hash, array or lru_hash; programs name them ``map[i]``), ``host
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from freeoffload.offload_vm import Map
 
 SHARED = Path(
     os.environ.get("FREEOFFLOAD_SHARED", Path(__file__).resolve().parents[3] / "shared")
@@ -72,3 +75,12 @@ def parse(path: Path) -> DataFile:
         line = raw if current in ("asm", "c") else re.sub(r"#.*", "", raw)
         out.sections[current] += line + "\n"
     return out
+
+
+def attach_shared(m: Map) -> bytearray:
+    """Moves map ``m`` into shared storage (caller memory, 8-byte aligned, in this process),
+    as the hook's store does; keep what it returns for as long as the map is used."""
+    storage = bytearray(m.storage_size() + 8)
+    address = ctypes.addressof(ctypes.c_char.from_buffer(storage))
+    m.attach_storage(memoryview(storage)[(-address) % 8:][: m.storage_size()], init=True)
+    return storage

@@ -6,7 +6,6 @@ test_data.py; the fuzz target compares them: test_fuzz.py.)"""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import platform
 import struct
@@ -15,7 +14,8 @@ import sys
 import textwrap
 
 import pytest
-from freeoffload.offload_vm import ARRAY, VM, ExecutionFaultError, Map, assemble
+from fovm_testlib import attach_shared
+from freeoffload.offload_vm import ARRAY, VM, ExecutionFaultError, assemble
 
 X86 = platform.machine() == "x86_64"
 
@@ -90,14 +90,6 @@ def test_helper_registered_after_load_replaces_builtin(engine: str) -> None:
         assert vm.run() == 5
         vm.register_helper(1, lambda *_: 0, nargs=2, name="no_lookup")
         assert vm.run() == 77
-
-
-def _attach_shared(m: Map) -> bytearray:
-    """Moves m into shared storage (8-byte aligned, in this process); keep what it returns."""
-    storage = bytearray(m.storage_size() + 8)
-    address = ctypes.addressof(ctypes.c_char.from_buffer(storage))
-    m.attach_storage(memoryview(storage)[(-address) % 8:][: m.storage_size()], init=True)
-    return storage
 
 
 # The index comes from the context; the key is on the stack (native code's inline lookup) or,
@@ -176,7 +168,7 @@ def test_shared_row_then_local_atomic_counts_once(engine: str) -> None:
     )
     with VM(engine=engine) as vm:
         shared = vm.create_map("rows", ARRAY, 4, 8, 8)
-        _keep = _attach_shared(shared)
+        _keep = attach_shared(shared)
         shared.update(struct.pack("<I", 1), struct.pack("<Q", 42))
         local = vm.create_map("local_count", ARRAY, 4, 8, 2)
         vm.load(prog)
@@ -245,7 +237,7 @@ def test_row_copy_recycled_with_the_scratch_faults_alike(engine: str) -> None:
     prog = assemble(count + rows + "ldxdw %r0, [%r7+8]\nexit\nout:\nmov %r0, 0\nexit")
     with VM(engine=engine) as vm:
         shared = vm.create_map("rows", ARRAY, 4, 1024, 16)
-        _keep = _attach_shared(shared)
+        _keep = attach_shared(shared)
         vm.create_map("local_count", ARRAY, 4, 8, 1)
         vm.load(prog)
         for _ in range(2):
@@ -325,7 +317,7 @@ def test_spilled_row_overwritten_through_a_row_pointer_is_not_trusted(engine: st
     """
     with VM(engine=engine) as vm:
         shared = vm.create_map("rows", ARRAY, 4, 8, 4)
-        _keep = _attach_shared(shared)
+        _keep = attach_shared(shared)
         vm.create_map("local_count", ARRAY, 4, 8, 1)
         vm.load(assemble(distance + "exit\nout:\nexit"))
         delta = vm.run()
@@ -364,7 +356,7 @@ def test_spilled_context_overwritten_through_the_context_is_not_trusted(engine: 
         exit
     """
     with VM(engine=engine) as vm:
-        _keep = _attach_shared(vm.create_map("rows", ARRAY, 4, 8, 4))  # zero-copy runs
+        _keep = attach_shared(vm.create_map("rows", ARRAY, 4, 8, 4))  # zero-copy runs
         vm.load(assemble("mov %r0, %r10\nadd %r0, -8\nsub %r0, %r1\nexit"))
         (delta,) = struct.unpack("<q", struct.pack("<Q", vm.run(bytearray(16))))
         assert 16 <= abs(delta) < 1 << 20

@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from fovm_testlib import attach_shared
 from freeoffload.offload_vm import ARRAY, HASH, VM, Map, VMError, assemble
 
 WORDS = 16  # a 128-byte value: 16 copies of one counter; torn if they differ
@@ -82,12 +83,6 @@ READER_WITH_EFFECT = assemble(
     call 2
     """
 ) + READER
-
-
-def ctypes_address(buffer: bytearray) -> int:
-    import ctypes
-
-    return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
 
 
 def _shared_file(tmp_path: Path, size: int) -> tuple[Path, mmap.mmap]:
@@ -185,9 +180,7 @@ def test_program_scans_64_shared_rows_of_112_bytes() -> None:
         rows = vm.create_map("candidates", ARRAY, 4, 112, 64)
         for i in range(64):
             rows.update(struct.pack("<I", i), b"\0" * 108 + struct.pack("<I", i))
-        storage = bytearray(rows.storage_size() + 8)
-        view = memoryview(storage)[(-ctypes_address(storage)) % 8:][: rows.storage_size()]
-        rows.attach_storage(view, init=True)
+        _keep = attach_shared(rows)
         vm.load(scan)
         for _ in range(3):
             assert vm.run() == sum(range(64))
@@ -195,10 +188,7 @@ def test_program_scans_64_shared_rows_of_112_bytes() -> None:
 
 def _shared_vm(vm: VM, name: str, kind: int, value_size: int) -> tuple[Map, bytearray]:
     m = vm.create_map(name, kind, 4, value_size, 8)
-    storage = bytearray(m.storage_size() + 8)
-    view = memoryview(storage)[(-ctypes_address(storage)) % 8:][: m.storage_size()]
-    m.attach_storage(view, init=True)
-    return m, storage
+    return m, attach_shared(m)
 
 
 def test_zero_copy_run_writes_context_and_falls_back_on_side_effects() -> None:
